@@ -1,0 +1,32 @@
+//! metal3-bmc: everything needed to talk to a baseboard management controller.
+//!
+//! * [`address`] parses every BMC address form Metal³ accepts (`ipmi://`, bare
+//!   `host:port`, `redfish[+http|+https]://`, `redfish-virtualmedia`, `idrac-*`,
+//!   `ilo5-*`, `redfish-uefihttp`, the legacy `ilo4*`, `ilo5`, `irmc`, `libvirt`)
+//!   into a [`address::BmcAddress`] that knows its driver and capabilities. It has
+//!   no network code and is always available, also with `default-features = false`.
+//! * With the `clients` feature (default), async protocol clients live beside it.
+//!
+//! ```
+//! use metal3_bmc::address::BmcAddress;
+//! let a = BmcAddress::parse("idrac-virtualmedia+https://10.0.0.5/redfish/v1/Systems/System.Embedded.1")?;
+//! assert_eq!(a.driver().ironic_driver, "idrac");
+//! assert!(a.driver().virtual_media);
+//! # Ok::<(), metal3_bmc::address::AddressError>(())
+//! ```
+
+pub mod address;
+pub mod credentials;
+
+#[cfg(feature = "clients")]
+pub mod budget;
+#[cfg(feature = "clients")]
+pub mod error;
+#[cfg(feature = "clients")]
+pub mod ops;
+
+pub use credentials::Credentials;
+#[cfg(feature = "clients")]
+pub use error::{BmcError, BmcErrorKind};
+#[cfg(feature = "clients")]
+pub use ops::{BootDevice, BootMode, BootOverride, PowerAction, PowerBootControl, PowerState};
