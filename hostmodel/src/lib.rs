@@ -1,1 +1,17 @@
-//! metal3-hostmodel: the metal3.io/v1alpha1 API as Rust types.
+//! metal3-hostmodel: the `metal3.io/v1alpha1` API as Rust types, webhook
+//! validation and the BareMetalHost state machine as pure functions. No I/O.
+
+pub mod bmh;
+pub mod hardware;
+pub mod meta;
+pub mod object;
+pub mod other;
+pub mod secret;
+pub mod time;
+
+pub use bmh::*;
+pub use hardware::HardwareDetails;
+pub use meta::{Condition, ObjectMeta, ObjectReference, SecretReference};
+pub use object::Object;
+pub use secret::Secret;
+pub use time::Time;
