@@ -30,3 +30,8 @@ pub use credentials::Credentials;
 pub use error::{BmcError, BmcErrorKind};
 #[cfg(feature = "clients")]
 pub use ops::{BootDevice, BootMode, BootOverride, PowerAction, PowerBootControl, PowerState};
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
