@@ -400,6 +400,8 @@ async fn wrong_password_and_unknown_user_fail_auth() {
         assert_eq!(e.kind(), BmcErrorKind::AuthFailed, "{version:?}: {e}");
         assert!(e.to_string().contains("nobody"), "{e}");
     }
+    // No half-open session is left behind (1 = ipmitool's own).
+    assert_eq!(sim.active_sessions(), 1);
     // The simulator still serves the right credentials afterwards.
     let c = IpmiClient::connect(&sim.address(), &admin(), IpmiOptions::default())
         .await
@@ -495,4 +497,68 @@ async fn retransmission_survives_a_lossy_link() {
             dropped.load(Ordering::SeqCst)
         );
     }
+}
+
+impl Sim {
+    /// Active sessions as ipmitool sees them (its own session included).
+    fn active_sessions(&self) -> usize {
+        let t = self.ipmitool(&["session", "info", "all"]);
+        t.lines()
+            .find(|l| l.starts_with("active sessions"))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no session count in {t}"))
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_closed_on_close_and_on_drop() {
+    let sim = Sim::start();
+    let base = sim.active_sessions();
+    for version in [IpmiVersion::Auto, IpmiVersion::V15] {
+        let c = IpmiClient::connect(&sim.address(), &admin(), opts(None, version))
+            .await
+            .unwrap();
+        assert_eq!(sim.active_sessions(), base + 1, "{version:?}");
+        c.close().await.unwrap();
+        assert_eq!(sim.active_sessions(), base, "{version:?} after close");
+
+        let c = IpmiClient::connect(&sim.address(), &admin(), opts(None, version))
+            .await
+            .unwrap();
+        assert_eq!(sim.active_sessions(), base + 1, "{version:?}");
+        drop(c);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(sim.active_sessions(), base, "{version:?} after drop");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_share_one_session() {
+    let sim = Sim::start();
+    let c = Arc::new(
+        IpmiClient::connect(&sim.address(), &admin(), IpmiOptions::default())
+            .await
+            .unwrap(),
+    );
+    c.set_power(PowerAction::On).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                if i % 2 == 0 {
+                    assert_eq!(c.power_state().await.unwrap(), PowerState::On);
+                } else {
+                    assert_eq!(c.device_id().await.unwrap().manufacturer_id, 0x1291);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // All 80 requests went through the one session.
+    assert_eq!(sim.active_sessions(), 2);
+    c.close().await.unwrap();
 }

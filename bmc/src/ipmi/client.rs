@@ -196,6 +196,9 @@ enum Session {
         auth: V15Auth,
         pw: [u8; 16],
         window: SeqWindow,
+        /// Activate Session in flight: sent (and retransmitted) with session
+        /// sequence number 0, and its answer is outside the sequence window.
+        activating: bool,
     },
 }
 
@@ -249,9 +252,14 @@ impl State {
                 out_seq,
                 auth,
                 pw,
+                activating,
                 ..
             } => {
-                *out_seq = out_seq.wrapping_add(1).max(1);
+                *out_seq = if *activating {
+                    0
+                } else {
+                    out_seq.wrapping_add(1).max(1)
+                };
                 let code = crypto::v15_authcode(*auth, pw, *session_id, *out_seq, msg);
                 packet::encode_v15(&V15Packet {
                     auth_type: auth.number(),
@@ -302,6 +310,7 @@ impl State {
                 auth,
                 pw,
                 window,
+                activating,
                 ..
             } => {
                 let p = packet::decode_v15(bytes).map_err(|e| e.to_string())?;
@@ -309,7 +318,7 @@ impl State {
                     return Err(format!("packet for session {:#x}, not ours", p.session_id));
                 }
                 verify_v15(&p, *auth, pw)?;
-                if !window.accept(p.seq) {
+                if !*activating && !window.accept(p.seq) {
                     return Err(format!(
                         "session sequence number {} outside the window or replayed",
                         p.seq
@@ -771,10 +780,11 @@ impl IpmiClient {
             let st = &mut self.inner.get_mut().state;
             st.session = Session::V15 {
                 session_id: temp_id,
-                out_seq: u32::MAX, // wraps to 0 on the next wrap(): Activate Session uses 0
+                out_seq: 0,
                 auth,
                 pw,
                 window: SeqWindow::default(),
+                activating: true,
             };
         }
         let rsp = match self.raw_request(0x06, 0x3A, &act, Silence::TimedOut).await {
@@ -808,6 +818,7 @@ impl IpmiClient {
             auth,
             pw,
             window: SeqWindow::default(),
+            activating: false,
         };
         self.info.version = IpmiVersion::V15;
         self.info.v15_auth = Some(auth);
