@@ -23,6 +23,8 @@ pub mod budget;
 #[cfg(feature = "clients")]
 pub mod error;
 #[cfg(feature = "clients")]
+pub mod ipmi;
+#[cfg(feature = "clients")]
 pub mod ops;
 
 pub use credentials::Credentials;

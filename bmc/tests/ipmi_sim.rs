@@ -1,0 +1,564 @@
+//! The IPMI client against a real peer: OpenIPMI's `ipmi_sim`, with `ipmitool`
+//! as the independent witness of every state change (and the reverse).
+
+#![cfg(feature = "clients")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::UdpSocket as StdUdp;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use metal3_bmc::address::BmcAddress;
+use metal3_bmc::ipmi::packet;
+use metal3_bmc::ipmi::{IpmiClient, IpmiOptions, IpmiVersion, V15Auth};
+use metal3_bmc::{
+    BmcErrorKind, BootDevice, BootMode, BootOverride, Credentials, PowerAction, PowerBootControl,
+    PowerState,
+};
+
+const LAB: &str = "/work/shared/lab";
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
+fn free_udp_port() -> u16 {
+    StdUdp::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One ipmi_sim in its own temp dir, killed (by PID) and cleaned up on drop.
+struct Sim {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl Sim {
+    fn start() -> Sim {
+        for tool in ["ipmi_sim", "ipmitool"] {
+            assert!(
+                on_path(tool),
+                "{tool} is not installed: run scripts/setup-peers.sh (Debian packages openipmi ipmitool)"
+            );
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "metal3-ipmi-sim-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        let port = free_udp_port();
+        let d = dir.to_str().unwrap();
+        let read =
+            |f: &str| std::fs::read_to_string(Path::new(LAB).join(f)).expect("lab example config");
+        let lan = read("ipmi_sim-lan.conf.example")
+            .replace("STATE_DIR", d)
+            .replace("addr 127.0.0.1 19623", &format!("addr 127.0.0.1 {port}"));
+        assert!(
+            lan.contains(&format!("127.0.0.1 {port}")),
+            "lan.conf example changed shape"
+        );
+        std::fs::write(dir.join("lan.conf"), lan).unwrap();
+        std::fs::write(dir.join("bmc.emu"), read("ipmi_sim-bmc.emu.example")).unwrap();
+        let script = dir.join("chassis.sh");
+        std::fs::write(
+            &script,
+            read("ipmi_sim-chassis.sh.example").replace("STATE_DIR", d),
+        )
+        .unwrap();
+        Command::new("chmod")
+            .arg("+x")
+            .arg(&script)
+            .status()
+            .unwrap();
+        let log = std::fs::File::create(dir.join("sim.log")).unwrap();
+        let child = Command::new("ipmi_sim")
+            .arg("-c")
+            .arg(dir.join("lan.conf"))
+            .arg("-f")
+            .arg(dir.join("bmc.emu"))
+            .arg("-n")
+            .arg("-s")
+            .arg(dir.join("state"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start ipmi_sim");
+        let sim = Sim { child, dir, port };
+        sim.wait_ready();
+        sim
+    }
+
+    /// Polls with a pre-session Get Channel Authentication Capabilities.
+    fn wait_ready(&self) {
+        let s = StdUdp::bind("127.0.0.1:0").unwrap();
+        s.connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let msg = packet::encode_request(0x06, 0x38, 1, &[0x0E, 0x04]);
+        let pkt = packet::encode_v15(&packet::V15Packet {
+            auth_type: 0,
+            seq: 0,
+            session_id: 0,
+            auth_code: None,
+            msg,
+        });
+        let start = Instant::now();
+        let mut buf = [0u8; 512];
+        while start.elapsed() < Duration::from_secs(10) {
+            let _ = s.send(&pkt);
+            if s.recv(&mut buf).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "ipmi_sim did not answer on port {} within 10 s; log: {}",
+            self.port,
+            self.log()
+        );
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("sim.log")).unwrap_or_default()
+    }
+
+    fn address(&self) -> BmcAddress {
+        BmcAddress::parse(&format!("ipmi://127.0.0.1:{}", self.port)).unwrap()
+    }
+
+    /// ipmitool over lanplus suite 3 against this simulator.
+    fn ipmitool(&self, args: &[&str]) -> String {
+        let out = Command::new("ipmitool")
+            .args([
+                "-I",
+                "lanplus",
+                "-C",
+                "3",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+            ])
+            .args(["-U", "admin", "-P", "password"])
+            .args(args)
+            .output()
+            .expect("run ipmitool");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "ipmitool {args:?} failed: {text}");
+        text
+    }
+
+    fn witness_power(&self) -> PowerState {
+        let t = self.ipmitool(&["power", "status"]);
+        if t.contains("Chassis Power is on") {
+            PowerState::On
+        } else if t.contains("Chassis Power is off") {
+            PowerState::Off
+        } else {
+            panic!("unexpected ipmitool power status: {t}")
+        }
+    }
+
+    /// The boot device selector and valid bit as ipmitool decodes parameter 5.
+    fn witness_boot(&self) -> (BootDevice, bool) {
+        let t = self.ipmitool(&["chassis", "bootparam", "get", "5"]);
+        let valid = t.contains("Boot Flag Valid");
+        assert!(valid || t.contains("Boot Flag Invalid"), "{t}");
+        let sel = t
+            .lines()
+            .find(|l| l.contains("Boot Device Selector"))
+            .unwrap_or_else(|| panic!("no selector in: {t}"));
+        let dev = if sel.contains("No override") {
+            BootDevice::None
+        } else if sel.contains("Force PXE") {
+            BootDevice::Pxe
+        } else if sel.contains("Hard-Drive") {
+            BootDevice::Disk
+        } else if sel.contains("CD/DVD") {
+            BootDevice::Cd
+        } else if sel.contains("BIOS Setup") {
+            BootDevice::BiosSetup
+        } else {
+            panic!("unexpected selector: {sel}")
+        };
+        (dev, valid)
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn admin() -> Credentials {
+    Credentials::new("admin", "password")
+}
+
+fn opts(suite: Option<u8>, version: IpmiVersion) -> IpmiOptions {
+    IpmiOptions {
+        cipher_suite: suite,
+        version,
+        ..IpmiOptions::default()
+    }
+}
+
+/// Every power action and boot device, each checked by ipmitool, then ipmitool
+/// changes state and our client must read it.
+async fn power_and_boot_round(sim: &Sim, c: &IpmiClient) {
+    let id = c.device_id().await.unwrap();
+    let mc = sim.ipmitool(&["mc", "info"]);
+    let field = |name: &str| {
+        mc.lines()
+            .find(|l| l.split(':').next().map(str::trim) == Some(name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in {mc}"))
+    };
+    assert_eq!(id.device_id.to_string(), field("Device ID"));
+    assert_eq!(id.device_revision.to_string(), field("Device Revision"));
+    assert_eq!(id.firmware_revision, field("Firmware Revision"));
+    assert_eq!(id.ipmi_version, field("IPMI Version"));
+    assert_eq!(id.manufacturer_id.to_string(), field("Manufacturer ID"));
+    assert!(
+        field("Product ID").starts_with(&id.product_id.to_string()),
+        "{mc}"
+    );
+    let wait = Duration::from_secs(5);
+    let poll = Duration::from_millis(50);
+    for (action, want) in [
+        (PowerAction::On, PowerState::On),
+        (PowerAction::ForceOff, PowerState::Off),
+        (PowerAction::On, PowerState::On),
+        (PowerAction::PowerCycle, PowerState::On),
+        (PowerAction::ForceRestart, PowerState::On),
+        (PowerAction::ForceOff, PowerState::Off),
+        (PowerAction::PowerCycle, PowerState::On),
+    ] {
+        let got = c.set_power_and_wait(action, wait, poll).await.unwrap();
+        assert_eq!(got, want, "{action:?}");
+        assert_eq!(
+            sim.witness_power(),
+            want,
+            "ipmitool disagrees after {action:?}"
+        );
+    }
+    // Soft shutdown is accepted (0x00) but ipmi_sim has no OS to honour the ACPI
+    // request, so the host stays on: the read-back must say so, not pretend.
+    let soft = c
+        .set_power_and_wait(
+            PowerAction::GracefulShutdown,
+            Duration::from_millis(300),
+            poll,
+        )
+        .await;
+    assert_eq!(soft.unwrap_err().kind(), BmcErrorKind::TimedOut);
+    assert_eq!(sim.witness_power(), PowerState::On);
+    let err = c.set_power(PowerAction::GracefulRestart).await.unwrap_err();
+    assert_eq!(err.kind(), BmcErrorKind::NotSupported);
+
+    for dev in [
+        BootDevice::Pxe,
+        BootDevice::Disk,
+        BootDevice::Cd,
+        BootDevice::BiosSetup,
+    ] {
+        let b = BootOverride {
+            device: dev,
+            persistent: false,
+            mode: Some(BootMode::Legacy),
+            http_boot_uri: None,
+        };
+        c.set_boot(&b).await.unwrap();
+        let (seen, valid) = sim.witness_boot();
+        assert_eq!(seen, dev, "ipmitool disagrees after set_boot({dev:?})");
+        let flags = c.boot_flags().await.unwrap();
+        assert_eq!((flags.device, flags.valid), (Some(dev), valid));
+        // ipmi_sim keeps the device but drops the valid bit (and EFI/persistent):
+        // the override in effect is then "none", as firmware would treat it.
+        let eff = c.boot_override().await.unwrap();
+        assert_eq!(eff.device, if valid { dev } else { BootDevice::None });
+    }
+    let uefi_http = BootOverride {
+        device: BootDevice::UefiHttp,
+        persistent: false,
+        mode: None,
+        http_boot_uri: None,
+    };
+    assert_eq!(
+        c.set_boot(&uefi_http).await.unwrap_err().kind(),
+        BmcErrorKind::NotSupported
+    );
+
+    // Reverse direction: ipmitool changes, we read.
+    sim.ipmitool(&["chassis", "bootdev", "cdrom"]);
+    assert_eq!(c.boot_flags().await.unwrap().device, Some(BootDevice::Cd));
+    sim.ipmitool(&["chassis", "bootdev", "pxe"]);
+    assert_eq!(c.boot_flags().await.unwrap().device, Some(BootDevice::Pxe));
+    sim.ipmitool(&["power", "on"]);
+    assert_eq!(c.power_state().await.unwrap(), PowerState::On);
+    sim.ipmitool(&["power", "off"]);
+    assert_eq!(c.power_state().await.unwrap(), PowerState::Off);
+}
+
+#[tokio::test]
+async fn suite3_power_and_boot_agree_with_ipmitool() {
+    let sim = Sim::start();
+    let c = IpmiClient::connect(&sim.address(), &admin(), opts(Some(3), IpmiVersion::Auto))
+        .await
+        .unwrap();
+    assert_eq!(c.session_info().cipher_suite, Some(3));
+    assert_eq!(c.session_info().version, IpmiVersion::V20);
+    power_and_boot_round(&sim, &c).await;
+    c.close().await.unwrap();
+    let after = c.power_state().await.unwrap_err();
+    assert_eq!(after.kind(), BmcErrorKind::InvalidRequest, "{after}");
+}
+
+#[tokio::test]
+async fn ipmi15_md5_power_and_boot_agree_with_ipmitool() {
+    let sim = Sim::start();
+    let c = IpmiClient::connect(&sim.address(), &admin(), opts(None, IpmiVersion::V15))
+        .await
+        .unwrap();
+    let info = c.session_info();
+    assert_eq!(
+        (info.version, info.v15_auth, info.cipher_suite),
+        (IpmiVersion::V15, Some(V15Auth::Md5), None)
+    );
+    power_and_boot_round(&sim, &c).await;
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn negotiation_falls_back_from_17_to_3_quickly() {
+    let sim = Sim::start();
+    let t = Instant::now();
+    let c = IpmiClient::connect(&sim.address(), &admin(), IpmiOptions::default())
+        .await
+        .unwrap();
+    let took = t.elapsed();
+    assert_eq!(c.session_info().cipher_suite, Some(3));
+    // ipmi_sim refuses 17 with a status code at once: no timeout is involved.
+    assert!(
+        took < Duration::from_millis(500),
+        "negotiation took {took:?}"
+    );
+    assert_eq!(c.power_state().await.unwrap(), sim.witness_power());
+    c.close().await.unwrap();
+
+    let forced = IpmiClient::connect(&sim.address(), &admin(), opts(Some(17), IpmiVersion::Auto))
+        .await
+        .unwrap_err();
+    assert_eq!(forced.kind(), BmcErrorKind::NotSupported, "{forced}");
+    assert!(forced.to_string().contains("cipher suite"), "{forced}");
+    let bogus = IpmiClient::connect(&sim.address(), &admin(), opts(Some(1), IpmiVersion::Auto))
+        .await
+        .unwrap_err();
+    assert_eq!(bogus.kind(), BmcErrorKind::NotSupported, "{bogus}");
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_fail_auth() {
+    let sim = Sim::start();
+    let fast = |suite, version| IpmiOptions {
+        timeout: Duration::from_millis(300),
+        retries: 2,
+        ..opts(suite, version)
+    };
+    for version in [IpmiVersion::Auto, IpmiVersion::V15] {
+        let bad_pw = Credentials::new("admin", "s3cr3t-wrong");
+        let e = IpmiClient::connect(&sim.address(), &bad_pw, fast(None, version))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), BmcErrorKind::AuthFailed, "{version:?}: {e}");
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains("s3cr3t-wrong"), "password leaked: {text}");
+        assert!(text.contains(&format!("127.0.0.1:{}", sim.port)), "{text}");
+
+        let bad_user = Credentials::new("nobody", "password");
+        let e = IpmiClient::connect(&sim.address(), &bad_user, fast(None, version))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), BmcErrorKind::AuthFailed, "{version:?}: {e}");
+        assert!(e.to_string().contains("nobody"), "{e}");
+    }
+    // No half-open session is left behind (1 = ipmitool's own).
+    assert_eq!(sim.active_sessions(), 1);
+    // The simulator still serves the right credentials afterwards.
+    let c = IpmiClient::connect(&sim.address(), &admin(), IpmiOptions::default())
+        .await
+        .unwrap();
+    c.device_id().await.unwrap();
+}
+
+#[tokio::test]
+async fn closed_port_is_unreachable_fast() {
+    let port = free_udp_port();
+    let addr = BmcAddress::parse(&format!("ipmi://127.0.0.1:{port}")).unwrap();
+    let t = Instant::now();
+    let e = IpmiClient::connect(&addr, &admin(), IpmiOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::Unreachable, "{e}");
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+    assert!(e.to_string().contains("refused"), "{e}");
+}
+
+/// A UDP proxy between client and BMC that drops every other datagram in
+/// each direction; returns its port and the count of dropped datagrams.
+async fn lossy_proxy(bmc_port: u16) -> (u16, Arc<AtomicUsize>) {
+    let front = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let back = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    back.connect(("127.0.0.1", bmc_port)).await.unwrap();
+    let port = front.local_addr().unwrap().port();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    tokio::spawn(async move {
+        let (mut up, mut down) = (0usize, 0usize);
+        let mut client = None;
+        let (mut b1, mut b2) = ([0u8; 1024], [0u8; 1024]);
+        loop {
+            tokio::select! {
+                r = front.recv_from(&mut b1) => {
+                    let Ok((n, from)) = r else { return };
+                    client = Some(from);
+                    up += 1;
+                    if up % 2 == 0 { d.fetch_add(1, Ordering::SeqCst); continue; }
+                    let _ = back.send(&b1[..n]).await;
+                }
+                r = back.recv(&mut b2) => {
+                    let Ok(n) = r else { return };
+                    down += 1;
+                    if down % 2 == 0 { d.fetch_add(1, Ordering::SeqCst); continue; }
+                    if let Some(to) = client { let _ = front.send_to(&b2[..n], to).await; }
+                }
+            }
+        }
+    });
+    (port, dropped)
+}
+
+#[tokio::test]
+async fn retransmission_survives_a_lossy_link() {
+    let sim = Sim::start();
+    for version in [IpmiVersion::Auto, IpmiVersion::V15] {
+        let (port, dropped) = lossy_proxy(sim.port).await;
+        let addr = BmcAddress::parse(&format!("ipmi://127.0.0.1:{port}")).unwrap();
+        let o = IpmiOptions {
+            timeout: Duration::from_millis(150),
+            retries: 6,
+            ..opts(None, version)
+        };
+        let c = IpmiClient::connect(&addr, &admin(), o).await.unwrap();
+        for action in [PowerAction::On, PowerAction::ForceOff, PowerAction::On] {
+            c.set_power(action).await.unwrap();
+            assert_eq!(c.power_state().await.unwrap(), action.target_state());
+            assert_eq!(
+                sim.witness_power(),
+                action.target_state(),
+                "{version:?} {action:?}"
+            );
+        }
+        let b = BootOverride {
+            device: BootDevice::Disk,
+            persistent: false,
+            mode: None,
+            http_boot_uri: None,
+        };
+        c.set_boot(&b).await.unwrap();
+        assert_eq!(sim.witness_boot().0, BootDevice::Disk);
+        c.close().await.unwrap();
+        assert!(
+            dropped.load(Ordering::SeqCst) >= 5,
+            "the proxy dropped only {}",
+            dropped.load(Ordering::SeqCst)
+        );
+    }
+}
+
+impl Sim {
+    /// Active sessions as ipmitool sees them (its own session included).
+    fn active_sessions(&self) -> usize {
+        let t = self.ipmitool(&["session", "info", "all"]);
+        t.lines()
+            .find(|l| l.starts_with("active sessions"))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no session count in {t}"))
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_closed_on_close_and_on_drop() {
+    let sim = Sim::start();
+    let base = sim.active_sessions();
+    for version in [IpmiVersion::Auto, IpmiVersion::V15] {
+        let c = IpmiClient::connect(&sim.address(), &admin(), opts(None, version))
+            .await
+            .unwrap();
+        assert_eq!(sim.active_sessions(), base + 1, "{version:?}");
+        c.close().await.unwrap();
+        assert_eq!(sim.active_sessions(), base, "{version:?} after close");
+
+        let c = IpmiClient::connect(&sim.address(), &admin(), opts(None, version))
+            .await
+            .unwrap();
+        assert_eq!(sim.active_sessions(), base + 1, "{version:?}");
+        drop(c);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(sim.active_sessions(), base, "{version:?} after drop");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_share_one_session() {
+    let sim = Sim::start();
+    let c = Arc::new(
+        IpmiClient::connect(&sim.address(), &admin(), IpmiOptions::default())
+            .await
+            .unwrap(),
+    );
+    c.set_power(PowerAction::On).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                if i % 2 == 0 {
+                    assert_eq!(c.power_state().await.unwrap(), PowerState::On);
+                } else {
+                    assert_eq!(c.device_id().await.unwrap().manufacturer_id, 0x1291);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // All 80 requests went through the one session.
+    assert_eq!(sim.active_sessions(), 2);
+    c.close().await.unwrap();
+}
