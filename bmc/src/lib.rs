@@ -24,6 +24,8 @@ pub mod budget;
 pub mod error;
 #[cfg(feature = "clients")]
 pub mod ops;
+#[cfg(feature = "clients")]
+pub mod redfish;
 
 pub use credentials::Credentials;
 #[cfg(feature = "clients")]
