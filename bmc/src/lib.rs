@@ -26,6 +26,8 @@ pub mod error;
 pub mod ipmi;
 #[cfg(feature = "clients")]
 pub mod ops;
+#[cfg(feature = "clients")]
+pub mod redfish;
 
 pub use credentials::Credentials;
 #[cfg(feature = "clients")]

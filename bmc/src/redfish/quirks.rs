@@ -1,0 +1,26 @@
+//! Vendor quirks as named predicates, so the client code says what it works
+//! around instead of testing vendors inline.
+
+use super::parse::Vendor;
+
+/// Some BMCs (older iDRAC, iLO, several Supermicro releases) reject
+/// `InsertMedia` with `Inserted`/`WriteProtected` (HTTP 400) and only take
+/// `{Image}`: on 400 retry with the minimal payload, whatever the vendor,
+/// because the firmware release matters more than the vendor.
+pub fn retry_insert_media_minimal(_vendor: Vendor, status: u16) -> bool {
+    status == 400
+}
+
+/// BMCs that accept `BootSourceOverrideEnabled: Once` but read back
+/// `Continuous` (sushy-tools does this; so do some OpenBMC releases): for
+/// them the read-back check compares the target and mode only.
+pub fn boot_once_may_read_back_continuous(vendor: Vendor) -> bool {
+    matches!(vendor, Vendor::Generic | Vendor::Nvidia)
+}
+
+/// HPE iLO wants an ejected slot before a new insert even when `Inserted`
+/// reads false after a failed insert; ejecting an empty slot is refused by
+/// some others with 400/500, which is ignored.
+pub fn eject_error_is_harmless(status: u16) -> bool {
+    matches!(status, 400 | 409 | 500)
+}
