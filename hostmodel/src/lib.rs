@@ -3,11 +3,13 @@
 
 pub mod bmh;
 pub mod hardware;
+pub mod manifest;
 pub mod meta;
 pub mod object;
 pub mod other;
 pub mod secret;
 pub mod time;
+pub mod yaml;
 
 pub use bmh::*;
 pub use hardware::HardwareDetails;
