@@ -1,6 +1,7 @@
 //! metal3-hostmodel: the `metal3.io/v1alpha1` API as Rust types, webhook
 //! validation and the BareMetalHost state machine as pure functions. No I/O.
 
+pub mod annotations;
 pub mod bmh;
 pub mod hardware;
 pub mod manifest;
@@ -8,6 +9,7 @@ pub mod meta;
 pub mod object;
 pub mod other;
 pub mod secret;
+pub mod state;
 pub mod time;
 pub mod yaml;
 
