@@ -3,6 +3,8 @@
 //! Messages follow the Kubernetes `field.Error` layout
 //! (`<path>: Invalid value: "<v>": <detail>`); the details quoted by the
 //! upstream reference are kept verbatim, including its "out of bonds" typo.
+//! The `prefix <= 128` checks stand in for the CRD schema's `maximum: 128`
+//! (there is no minimum upstream, which is why CAPI allocation re-checks it).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -126,10 +128,12 @@ fn check_spec(spec: &IPPoolSpec, errs: &mut ValidationError) {
     if spec.name_prefix.is_empty() {
         errs.required("spec.namePrefix", "must not be empty");
     }
-    if let Some(p) = spec.prefix {
-        if !(0..=128).contains(&p) {
-            errs.invalid("spec.prefix", &p.to_string(), "must be between 0 and 128");
-        }
+    if let Some(p) = spec.prefix.filter(|p| *p > 128) {
+        errs.invalid(
+            "spec.prefix",
+            &p.to_string(),
+            "should be less than or equal to 128",
+        );
     }
     if let Some(g) = &spec.gateway {
         if addr::parse_ip(g).is_none() {
@@ -164,14 +168,12 @@ fn check_spec(spec: &IPPoolSpec, errs: &mut ValidationError) {
             errs.required(&path, "either start, end or subnet is required");
             continue;
         }
-        if let Some(pr) = p.prefix {
-            if !(0..=128).contains(&pr) {
-                errs.invalid(
-                    &format!("{path}.prefix"),
-                    &pr.to_string(),
-                    "must be between 0 and 128",
-                );
-            }
+        if let Some(pr) = p.prefix.filter(|p| *p > 128) {
+            errs.invalid(
+                &format!("{path}.prefix"),
+                &pr.to_string(),
+                "should be less than or equal to 128",
+            );
         }
         if let Some(g) = &p.gateway {
             if addr::parse_ip(g).is_none() {
@@ -313,10 +315,12 @@ pub fn validate_ipaddress_create(a: &IPAddress) -> Result<(), ValidationError> {
     } else if addr::parse_ip(&a.spec.address).is_none() {
         errs.invalid("spec.address", &a.spec.address, "is not a valid IP address");
     }
-    if let Some(p) = a.spec.prefix {
-        if !(0..=128).contains(&p) {
-            errs.invalid("spec.prefix", &p.to_string(), "must be between 0 and 128");
-        }
+    if let Some(p) = a.spec.prefix.filter(|p| *p > 128) {
+        errs.invalid(
+            "spec.prefix",
+            &p.to_string(),
+            "should be less than or equal to 128",
+        );
     }
     errs.into_result()
 }
