@@ -1,0 +1,633 @@
+//! The allocator: one IPPool's in-use set as coalesced intervals, so every
+//! allocation and release costs O(log n) in the number of allocated runs and
+//! nothing in the pool size (a /64 is as cheap as a /30).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use metal3_hostmodel::{meta::OwnerReference, ObjectMeta, ObjectReference};
+
+use crate::addr::{self, Range};
+use crate::error::IpamError;
+use crate::types::*;
+use crate::validate;
+
+/// Set of used addresses stored as disjoint, non-adjacent `[start, end]` runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsedSet {
+    runs: BTreeMap<u128, u128>,
+    len: u128,
+}
+
+impl UsedSet {
+    /// Number of used addresses.
+    pub fn len(&self) -> u128 {
+        self.len
+    }
+
+    /// True when nothing is used.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of stored runs (memory footprint).
+    pub fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// The run containing `x`, if any.
+    fn run_of(&self, x: u128) -> Option<(u128, u128)> {
+        self.runs
+            .range(..=x)
+            .next_back()
+            .filter(|(_, e)| **e >= x)
+            .map(|(s, e)| (*s, *e))
+    }
+
+    /// True when `x` is used.
+    pub fn contains(&self, x: u128) -> bool {
+        self.run_of(x).is_some()
+    }
+
+    /// Lowest free address in `[lo, hi]`.
+    pub fn first_free(&self, lo: u128, hi: u128) -> Option<u128> {
+        if lo > hi {
+            return None;
+        }
+        // Runs are coalesced, so the address after a run is always free.
+        let c = match self.run_of(lo) {
+            None => lo,
+            Some((_, e)) => e.checked_add(1)?,
+        };
+        (c <= hi).then_some(c)
+    }
+
+    /// Marks `x` used; false if it already was.
+    pub fn insert(&mut self, x: u128) -> bool {
+        if self.contains(x) {
+            return false;
+        }
+        let left = x
+            .checked_sub(1)
+            .and_then(|p| self.run_of(p))
+            .map(|(s, _)| s);
+        let right = x
+            .checked_add(1)
+            .and_then(|n| self.runs.get(&n).map(|e| (n, *e)));
+        let start = left.unwrap_or(x);
+        let end = match right {
+            Some((n, e)) => {
+                self.runs.remove(&n);
+                e
+            }
+            None => x,
+        };
+        self.runs.insert(start, end);
+        self.len += 1;
+        true
+    }
+
+    /// Frees `x`; false if it was not used.
+    pub fn remove(&mut self, x: u128) -> bool {
+        let Some((s, e)) = self.run_of(x) else {
+            return false;
+        };
+        self.runs.remove(&s);
+        if s < x {
+            self.runs.insert(s, x - 1);
+        }
+        if x < e {
+            self.runs.insert(x + 1, e);
+        }
+        self.len -= 1;
+        true
+    }
+}
+
+/// Small seedable PRNG (SplitMix64) for the `random` strategy; the caller
+/// seeds it so tests are reproducible and the crate needs no RNG dependency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator with the given seed.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform value in `[0, n)` (`n` fits in i64 here), by rejection sampling.
+    pub fn below(&mut self, n: u128) -> u128 {
+        if n <= 1 {
+            return 0;
+        }
+        let n64 = n as u64;
+        // Reject the top partial bucket to stay exactly uniform.
+        let zone = u64::MAX - (u64::MAX % n64 + 1) % n64;
+        loop {
+            let r = self.next_u64();
+            if r <= zone {
+                return u128::from(r % n64);
+            }
+        }
+    }
+}
+
+/// One compiled `spec.pools` entry.
+#[derive(Debug, Clone)]
+struct CompiledPool {
+    /// Addresses the sequential scan visits (also used for requested/pre-allocated IPs).
+    seq: Option<Range>,
+    /// `(base, size, valid)` for the random walk; `None` when the pool is skipped.
+    random: Option<(u128, u128, Option<Range>)>,
+    prefix: Option<i32>,
+    gateway: Option<String>,
+    dns_servers: Vec<String>,
+}
+
+/// What a claim needs from the allocator: its name and `ipAddress` annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimRequest<'a> {
+    /// Claim name (pre-allocations and `status.indexes` are keyed by it).
+    pub name: &'a str,
+    /// Value of the `ipAddress` annotation; empty or `None` means none.
+    pub requested: Option<&'a str>,
+    /// CAPI IPAddressClaim: no DNS servers and a prefix range check.
+    pub capi: bool,
+}
+
+impl<'a> ClaimRequest<'a> {
+    /// Request for a Metal³ IPClaim.
+    pub fn from_ipclaim(claim: &'a IPClaim) -> Self {
+        ClaimRequest {
+            name: &claim.metadata.name,
+            requested: claim
+                .metadata
+                .annotations
+                .get(IP_ADDRESS_ANNOTATION)
+                .map(String::as_str),
+            capi: false,
+        }
+    }
+
+    /// Request for a CAPI IPAddressClaim.
+    pub fn from_capi_claim(claim: &'a CapiIPAddressClaim) -> Self {
+        ClaimRequest {
+            name: &claim.metadata.name,
+            requested: claim
+                .metadata
+                .annotations
+                .get(IP_ADDRESS_ANNOTATION)
+                .map(String::as_str),
+            capi: true,
+        }
+    }
+}
+
+/// An address bound to a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    /// Claim name.
+    pub claim: String,
+    /// Canonical address text.
+    pub address: String,
+    /// IPAddress object name (`formatAddressName`).
+    pub name: String,
+    /// Prefix length (0 when neither pool nor range sets one).
+    pub prefix: i32,
+    /// Gateway, if any.
+    pub gateway: Option<String>,
+    /// DNS servers (always empty for CAPI claims).
+    pub dns_servers: Vec<String>,
+}
+
+impl Allocation {
+    /// The `ipam.metal3.io` IPAddress object upstream creates for this allocation.
+    pub fn to_ipaddress(&self, pool: &IPPool, claim: &IPClaim) -> IPAddress {
+        let ns = pool.metadata.namespace.clone();
+        IPAddress {
+            api_version: IPAM_API_VERSION.into(),
+            kind: "IPAddress".into(),
+            metadata: ObjectMeta {
+                name: self.name.clone(),
+                namespace: ns.clone(),
+                labels: claim.metadata.labels.clone(),
+                finalizers: vec![IPADDRESS_FINALIZER.into()],
+                owner_references: vec![
+                    owner(IPAM_API_VERSION, "IPPool", &pool.metadata),
+                    owner(IPAM_API_VERSION, "IPClaim", &claim.metadata),
+                ],
+                ..ObjectMeta::default()
+            },
+            spec: IPAddressSpec {
+                claim: ObjectReference {
+                    name: claim.metadata.name.clone(),
+                    namespace: claim.metadata.namespace.clone(),
+                    ..ObjectReference::default()
+                },
+                pool: ObjectReference {
+                    name: pool.metadata.name.clone(),
+                    namespace: ns,
+                    ..ObjectReference::default()
+                },
+                address: self.address.clone(),
+                prefix: (self.prefix != 0).then_some(self.prefix),
+                gateway: self.gateway.clone(),
+                dns_servers: self.dns_servers.clone(),
+            },
+        }
+    }
+
+    /// The CAPI `ipam.cluster.x-k8s.io/v1beta2` IPAddress upstream creates.
+    pub fn to_capi_ipaddress(&self, pool: &IPPool, claim: &CapiIPAddressClaim) -> CapiIPAddress {
+        CapiIPAddress {
+            api_version: CAPI_IPAM_API_VERSION.into(),
+            kind: "IPAddress".into(),
+            metadata: ObjectMeta {
+                name: self.name.clone(),
+                namespace: pool.metadata.namespace.clone(),
+                labels: claim.metadata.labels.clone(),
+                finalizers: vec![CAPI_ADDRESS_FINALIZER.into()],
+                owner_references: vec![
+                    owner(IPAM_API_VERSION, "IPPool", &pool.metadata),
+                    owner(CAPI_IPAM_API_VERSION, "IPAddressClaim", &claim.metadata),
+                ],
+                ..ObjectMeta::default()
+            },
+            spec: CapiIPAddressSpec {
+                claim_ref: LocalReference {
+                    name: claim.metadata.name.clone(),
+                },
+                pool_ref: TypedLocalReference {
+                    api_group: IPAM_GROUP.into(),
+                    kind: if pool.kind.is_empty() {
+                        "IPPool".into()
+                    } else {
+                        pool.kind.clone()
+                    },
+                    name: pool.metadata.name.clone(),
+                },
+                address: self.address.clone(),
+                prefix: Some(self.prefix),
+                gateway: Some(self.gateway.clone().unwrap_or_default()),
+            },
+        }
+    }
+}
+
+/// Non-controller owner reference to `meta`.
+fn owner(api_version: &str, kind: &str, meta: &ObjectMeta) -> OwnerReference {
+    OwnerReference {
+        api_version: api_version.into(),
+        kind: kind.into(),
+        name: meta.name.clone(),
+        uid: meta.uid.clone().unwrap_or_default(),
+        controller: None,
+        block_owner_deletion: None,
+    }
+}
+
+/// Allocation state of one IPPool, rebuilt from the pool and its IPAddress objects.
+#[derive(Debug, Clone)]
+pub struct PoolAllocator {
+    pool_name: String,
+    name_prefix: String,
+    strategy: AllocationStrategy,
+    deleting: bool,
+    prefix: i32,
+    gateway: Option<String>,
+    dns_servers: Vec<String>,
+    pools: Vec<CompiledPool>,
+    /// Claim name -> pre-allocated address (`None` when the text is not an IP).
+    pre_allocations: BTreeMap<String, Option<u128>>,
+    /// Pre-allocated addresses; they stay reserved after their claim is released.
+    pre_values: BTreeSet<u128>,
+    used: UsedSet,
+    /// Address -> holding claim (`""` for a bare pre-allocation reservation).
+    owners: HashMap<u128, String>,
+    allocations: BTreeMap<String, (u128, Allocation)>,
+    rng: SplitMix64,
+}
+
+impl PoolAllocator {
+    /// Compiles a pool that passes the IPPool create webhook; a pool being
+    /// deleted does not reserve its pre-allocations (as upstream).
+    pub fn from_pool(pool: &IPPool) -> Result<Self, IpamError> {
+        validate::validate_ippool_create(pool).map_err(|e| IpamError::InvalidPool {
+            pool: pool.metadata.name.clone(),
+            message: e.to_string(),
+        })?;
+        let spec = &pool.spec;
+        let deleting = pool.metadata.deletion_timestamp.is_some();
+        let pools = spec
+            .pools
+            .iter()
+            .map(|p| CompiledPool {
+                seq: addr::sequential_range(p),
+                random: addr::random_range(p),
+                prefix: p.prefix,
+                gateway: p.gateway.clone(),
+                dns_servers: p.dns_servers.clone(),
+            })
+            .collect();
+        let pre_allocations: BTreeMap<_, _> = spec
+            .pre_allocations
+            .iter()
+            .map(|(k, v)| (k.clone(), addr::parse_ip(v)))
+            .collect();
+        let mut me = PoolAllocator {
+            pool_name: pool.metadata.name.clone(),
+            name_prefix: spec.name_prefix.clone(),
+            strategy: spec.allocation_strategy.unwrap_or_default(),
+            deleting,
+            prefix: spec.prefix.unwrap_or(0),
+            gateway: spec.gateway.clone(),
+            dns_servers: spec.dns_servers.clone(),
+            pools,
+            pre_values: BTreeSet::new(),
+            pre_allocations,
+            used: UsedSet::default(),
+            owners: HashMap::new(),
+            allocations: BTreeMap::new(),
+            rng: SplitMix64::new(0),
+        };
+        if !deleting {
+            let values: Vec<u128> = me.pre_allocations.values().flatten().copied().collect();
+            for ip in values {
+                me.pre_values.insert(ip);
+                me.used.insert(ip);
+                me.owners.entry(ip).or_default();
+            }
+        }
+        Ok(me)
+    }
+
+    /// `from_pool` plus every existing Metal³ and CAPI IPAddress: the state after a restart.
+    pub fn from_state(
+        pool: &IPPool,
+        addresses: &[IPAddress],
+        capi_addresses: &[CapiIPAddress],
+    ) -> Result<Self, IpamError> {
+        let mut me = Self::from_pool(pool)?;
+        for a in addresses {
+            if a.spec.pool.name.is_empty() || a.spec.pool.name != me.pool_name {
+                continue;
+            }
+            me.record(
+                &a.spec.claim.name,
+                &a.spec.address,
+                a.spec.prefix.unwrap_or(0),
+                a.spec.gateway.clone(),
+                a.spec.dns_servers.clone(),
+            )?;
+        }
+        for a in capi_addresses {
+            if a.spec.pool_ref.name.is_empty() || a.spec.pool_ref.name != me.pool_name {
+                continue;
+            }
+            me.record(
+                &a.spec.claim_ref.name,
+                &a.spec.address,
+                a.spec.prefix.unwrap_or(0),
+                a.spec.gateway.clone().filter(|g| !g.is_empty()),
+                Vec::new(),
+            )?;
+        }
+        Ok(me)
+    }
+
+    /// Seeds the `random` strategy's generator (e.g. from the clock in a controller).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.rng = SplitMix64::new(seed);
+        self
+    }
+
+    /// Records an existing IPAddress object.
+    fn record(
+        &mut self,
+        claim: &str,
+        address: &str,
+        prefix: i32,
+        gateway: Option<String>,
+        dns_servers: Vec<String>,
+    ) -> Result<(), IpamError> {
+        let ip = addr::parse_ip(address).ok_or_else(|| IpamError::InvalidStoredAddress {
+            pool: self.pool_name.clone(),
+            claim: claim.into(),
+            address: address.into(),
+        })?;
+        self.used.insert(ip);
+        self.owners.insert(ip, claim.into());
+        let alloc = Allocation {
+            claim: claim.into(),
+            address: address.into(),
+            name: addr::format_address_name(&self.name_prefix, address),
+            prefix,
+            gateway,
+            dns_servers,
+        };
+        self.allocations.insert(claim.into(), (ip, alloc));
+        Ok(())
+    }
+
+    /// Pool name.
+    pub fn pool_name(&self) -> &str {
+        &self.pool_name
+    }
+
+    /// The current allocation of a claim.
+    pub fn get(&self, claim: &str) -> Option<&Allocation> {
+        self.allocations.get(claim).map(|(_, a)| a)
+    }
+
+    /// Number of claims holding an address.
+    pub fn allocation_count(&self) -> usize {
+        self.allocations.len()
+    }
+
+    /// Size of the in-use set, pre-allocation reservations included (upstream's
+    /// UpdateAddresses result).
+    pub fn in_use_count(&self) -> u128 {
+        self.used.len()
+    }
+
+    /// True when `address` is in the in-use set.
+    pub fn is_in_use(&self, address: &str) -> bool {
+        addr::parse_ip(address).is_some_and(|ip| self.used.contains(ip))
+    }
+
+    /// Number of intervals the in-use set is stored as.
+    pub fn used_runs(&self) -> usize {
+        self.used.runs()
+    }
+
+    /// `status.indexes`: claim name -> address.
+    pub fn status_indexes(&self) -> BTreeMap<String, String> {
+        self.allocations
+            .iter()
+            .map(|(k, (_, a))| (k.clone(), a.address.clone()))
+            .collect()
+    }
+
+    /// Whether the pool's finalizer may go: no IPAddress may reference it.
+    pub fn check_deletable(&self) -> Result<(), IpamError> {
+        if self.allocations.is_empty() {
+            Ok(())
+        } else {
+            Err(IpamError::PoolInUse {
+                pool: self.pool_name.clone(),
+                count: self.allocations.len(),
+            })
+        }
+    }
+
+    /// Allocates for a Metal³ IPClaim.
+    pub fn allocate(&mut self, claim: &IPClaim) -> Result<Allocation, IpamError> {
+        self.allocate_request(ClaimRequest::from_ipclaim(claim))
+    }
+
+    /// Allocates for a CAPI IPAddressClaim.
+    pub fn allocate_capi(&mut self, claim: &CapiIPAddressClaim) -> Result<Allocation, IpamError> {
+        self.allocate_request(ClaimRequest::from_capi_claim(claim))
+    }
+
+    /// Allocates following upstream's `allocateAddress`; a claim that already
+    /// holds an address gets it back unchanged.
+    pub fn allocate_request(&mut self, req: ClaimRequest<'_>) -> Result<Allocation, IpamError> {
+        if let Some((_, a)) = self.allocations.get(req.name) {
+            return Ok(a.clone());
+        }
+        let pool = self.pool_name.clone();
+        let claim = req.name.to_string();
+        let requested = match req.requested.filter(|r| !r.is_empty()) {
+            None => None,
+            Some(r) => Some(
+                addr::parse_ip(r).ok_or_else(|| IpamError::InvalidAnnotation {
+                    pool: pool.clone(),
+                    claim: claim.clone(),
+                    value: r.into(),
+                })?,
+            ),
+        };
+        let pre = self.pre_allocations.get(req.name).copied();
+        if let (Some(r), Some(p)) = (requested, pre) {
+            if p != Some(r) {
+                return Err(IpamError::Conflicting { pool, claim });
+            }
+        }
+        let mut seen_requested = false;
+        let mut chosen: Option<(u128, usize)> = None;
+        for (i, cp) in self.pools.iter().enumerate() {
+            let found = if pre.is_some() || requested.is_some() {
+                let Some((lo, hi)) = cp.seq else { continue };
+                let inside = |x: u128| lo <= x && x <= hi;
+                if let Some(r) = requested {
+                    if !inside(r) {
+                        continue;
+                    }
+                    seen_requested = true;
+                }
+                match pre {
+                    // Pre-allocations sit in the in-use set themselves, so no free check.
+                    Some(p) => p.filter(|p| inside(*p)),
+                    None => requested.filter(|r| !self.used.contains(*r)),
+                }
+            } else {
+                match self.strategy {
+                    AllocationStrategy::Sequential => {
+                        cp.seq.and_then(|(lo, hi)| self.used.first_free(lo, hi))
+                    }
+                    AllocationStrategy::Random => match cp.random {
+                        Some((base, size, Some((lo, hi)))) => {
+                            let t = base.saturating_add(self.rng.below(size));
+                            self.used
+                                .first_free(t.max(lo), hi)
+                                .or_else(|| self.used.first_free(lo, hi))
+                        }
+                        _ => None,
+                    },
+                }
+            };
+            if let Some(ip) = found {
+                chosen = Some((ip, i));
+                break;
+            }
+        }
+        let Some((ip, idx)) = chosen else {
+            return Err(if requested.is_some() && seen_requested {
+                IpamError::RequestedNotAvailable { pool, claim }
+            } else if pre.is_some() {
+                IpamError::PreAllocatedOutOfBounds { pool, claim }
+            } else {
+                IpamError::Exhausted { pool, claim }
+            });
+        };
+        if let Some(holder) = self
+            .owners
+            .get(&ip)
+            .filter(|h| !h.is_empty() && **h != claim)
+        {
+            return Err(IpamError::AddressHeld {
+                pool,
+                claim,
+                address: addr::ip_string(ip),
+                holder: holder.clone(),
+            });
+        }
+        let cp = &self.pools[idx];
+        let mut prefix = self.prefix;
+        let mut gateway = self.gateway.clone();
+        let mut dns_servers = self.dns_servers.clone();
+        if let Some(p) = cp.prefix.filter(|p| *p != 0) {
+            prefix = p;
+        }
+        if cp.gateway.is_some() {
+            gateway = cp.gateway.clone();
+        }
+        if !cp.dns_servers.is_empty() {
+            dns_servers = cp.dns_servers.clone();
+        }
+        if req.capi {
+            dns_servers.clear();
+            if !(0..=128).contains(&prefix) {
+                return Err(IpamError::InvalidPrefix { pool, claim });
+            }
+        }
+        let address = addr::ip_string(ip);
+        let alloc = Allocation {
+            name: addr::format_address_name(&self.name_prefix, &address),
+            claim: claim.clone(),
+            address,
+            prefix,
+            gateway,
+            dns_servers,
+        };
+        self.used.insert(ip);
+        self.owners.insert(ip, claim.clone());
+        self.allocations.insert(claim, (ip, alloc.clone()));
+        Ok(alloc)
+    }
+
+    /// Releases a deleted claim's address; pre-allocated addresses stay
+    /// reserved unless the pool itself is being deleted.
+    pub fn release(&mut self, claim: &str) -> Option<Allocation> {
+        let (ip, alloc) = self.allocations.remove(claim)?;
+        let holder_is_claim = self.owners.get(&ip).is_some_and(|h| h == claim);
+        if !self.deleting && self.pre_values.contains(&ip) {
+            if holder_is_claim {
+                self.owners.insert(ip, String::new());
+            }
+        } else if holder_is_claim {
+            self.owners.remove(&ip);
+            self.used.remove(ip);
+        }
+        Some(alloc)
+    }
+}
