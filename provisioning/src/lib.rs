@@ -1,6 +1,8 @@
-//! metal3-provisioning: the `Provisioner` trait with its direct-to-BMC and
-//! OpenStack Ironic backends, the reconcile engine that drives hosts through the
-//! `metal3-hostmodel` state machine, and the store trait with its SQLite
-//! implementation.
+//! metal3-provisioning: the object store (trait, SQLite and in-memory
+//! backends) that the reconcile engine and `metal3ctl` share.
 //!
-//! Nothing lives here yet; the engine/store issue fills this crate.
+//! The `Provisioner` trait with its direct-to-BMC and OpenStack Ironic
+//! backends and the reconcile engine that drives hosts through the
+//! `metal3-hostmodel` state machine come next.
+
+pub mod store;
