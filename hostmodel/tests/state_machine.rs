@@ -1970,3 +1970,76 @@ fn root_hint_changes_are_stored_by_registration() {
     h.status = Some(step.status);
     assert_eq!(run(&h).0.status.provisioning.state, S::Available);
 }
+
+#[test]
+fn inspect_annotation_ignored_outside_available() {
+    let h = annotate(provisioned(S::Provisioned), ann::INSPECT, "");
+    let (step, asked) = run(&h);
+    assert_eq!(step.status.provisioning.state, S::Provisioned);
+    assert_eq!(kinds(&asked), ["Register", "Adopt", "UpdateHardwareState"]);
+    assert!(step.annotations_to_remove.is_empty());
+}
+
+#[test]
+fn invalid_hardware_details_annotation_is_a_transient_error() {
+    let mut h = annotate(host(S::Available), ann::HARDWARE_DETAILS, "{nope");
+    status(&mut h).hardware = None;
+    let (step, asked) = run(&h);
+    assert!(asked.is_empty());
+    assert!(step
+        .transient_error
+        .unwrap()
+        .starts_with("error parsing HardwareDetails from annotation: "));
+}
+
+#[test]
+fn retries_restart_the_failed_step() {
+    let cases: [(BareMetalHost, ErrorType, ProvisionerAction); 3] = [
+        (
+            provisioned(S::Provisioned),
+            ErrorType::ProvisionedRegistration,
+            ProvisionerAction::Adopt { restart: true },
+        ),
+        (
+            host_off(),
+            ErrorType::PowerManagement,
+            ProvisionerAction::PowerOn { force: true },
+        ),
+        (
+            deleting(host(S::PoweringOffBeforeDelete)),
+            ErrorType::PowerManagement,
+            ProvisionerAction::PowerOff {
+                mode: RebootMode::Hard,
+                force: true,
+            },
+        ),
+    ];
+    for (mut h, et, want) in cases {
+        status(&mut h).error_type = Some(et);
+        status(&mut h).operational_status = OperationalStatus::Error;
+        let (_, asked) = run(&h);
+        assert!(asked.contains(&want), "{et}: {asked:?}");
+    }
+}
+
+#[test]
+fn error_count_reset_points() {
+    let with_errors = |mut h: BareMetalHost| {
+        status(&mut h).error_count = 3;
+        h
+    };
+    let cases = [
+        (with_errors(host(S::MatchProfile)), S::Preparing),
+        (with_errors(host(S::Preparing)), S::Available),
+        (with_errors(provisioned(S::Deprovisioning)), S::Available),
+        (
+            with_errors(deleting(host(S::PoweringOffBeforeDelete))),
+            S::Deleting,
+        ),
+    ];
+    for (h, next) in cases {
+        let (step, _) = run(&h);
+        assert_eq!(step.status.provisioning.state, next);
+        assert_eq!(step.status.error_count, 0, "{next}");
+    }
+}
