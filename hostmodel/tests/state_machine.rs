@@ -2043,3 +2043,25 @@ fn error_count_reset_points() {
         assert_eq!(step.status.error_count, 0, "{next}");
     }
 }
+
+#[test]
+fn credentials_claim_and_firmware_resources() {
+    let (step, _) = run(&host(S::Available));
+    assert!(step.claim_credentials);
+    assert!(step.ensure_firmware_resources);
+    // Registration not reached (finalizer pass): nothing to ensure yet.
+    let mut h = host(S::Available);
+    h.metadata.finalizers.clear();
+    let (step, _) = run(&h);
+    assert!(!step.claim_credentials && !step.ensure_firmware_resources);
+    // Deleting hosts neither claim the Secret nor create firmware objects.
+    let (step, _) = run(&deleting(host(S::Deleting)));
+    assert!(!step.claim_credentials && !step.ensure_firmware_resources);
+    let (step, _) = run(&deleting(host(S::PoweringOffBeforeDelete)));
+    assert!(step.claim_credentials && !step.ensure_firmware_resources);
+    // Failed credentials: nothing to claim.
+    let mut c = ctx();
+    c.credentials = CredentialsOutcome::MissingUsername;
+    let (step, _) = drive(&host(S::Available), c, |_| None);
+    assert!(!step.claim_credentials);
+}

@@ -88,6 +88,8 @@ struct Run<'a> {
     set_architecture: Option<String>,
     hardware_data: Option<HardwareDetails>,
     release_credentials: bool,
+    claim_credentials: bool,
+    ensure_firmware_resources: bool,
 }
 
 /// Run one step of the reconcile pass for `host` (see the module docs).
@@ -105,6 +107,8 @@ pub fn decide(host: &BareMetalHost, ctx: &Context) -> Step {
             hardware_data: None,
             release_hardware_data: false,
             release_credentials: false,
+            claim_credentials: false,
+            ensure_firmware_resources: false,
             events: Vec::new(),
             action: ProvisionerAction::None,
             requeue: Requeue::Never,
@@ -126,6 +130,8 @@ pub fn decide(host: &BareMetalHost, ctx: &Context) -> Step {
         set_architecture: None,
         hardware_data: None,
         release_credentials: false,
+        claim_credentials: false,
+        ensure_firmware_resources: false,
     };
     let result = run.reconcile();
     run.finish(result)
@@ -319,7 +325,10 @@ impl Run<'_> {
                 self.host.metadata.namespace, self.host.spec.bmc.credentials_name
             );
             match self.ctx.credentials.message(&key) {
-                None => self.have_creds = true,
+                None => {
+                    self.have_creds = true;
+                    self.claim_credentials = self.st.provisioning.state != S::Deleting;
+                }
                 // A host being deleted goes on without credentials.
                 Some(_) if self.deleting() => {}
                 Some(msg) => {
@@ -615,6 +624,8 @@ impl Run<'_> {
             Ok(true) => return Ok(Some(Res::Continue(Duration::ZERO))),
             Ok(false) => {}
         }
+        // Not for hosts being deleted: the objects would outlive them.
+        self.ensure_firmware_resources = !self.deleting();
         let new_creds = self.st.good_credentials.as_ref() != Some(&creds);
         if new_creds {
             self.st.good_credentials = Some(creds);
@@ -1340,6 +1351,8 @@ impl Run<'_> {
             hardware_data: self.hardware_data,
             release_hardware_data: self.host.metadata.deletion_timestamp.is_some(),
             release_credentials: self.release_credentials,
+            claim_credentials: self.claim_credentials,
+            ensure_firmware_resources: self.ensure_firmware_resources,
             events: self.events,
             action,
             requeue,

@@ -418,6 +418,13 @@ pub struct Step {
     pub release_hardware_data: bool,
     /// Release the BMC Secret (remove its finalizer): the host is gone.
     pub release_credentials: bool,
+    /// Claim the BMC Secret: label `environment.metal3.io=baremetal`, owner
+    /// reference to the host, finalizer `baremetalhost.metal3.io/secret`
+    /// (the credentials were loaded and the host is not in `deleting`).
+    pub claim_credentials: bool,
+    /// Registration succeeded: ensure the same-named HostFirmwareSettings and
+    /// HostFirmwareComponents exist and own a same-named HostUpdatePolicy.
+    pub ensure_firmware_resources: bool,
     /// Events to publish, in order.
     pub events: Vec<Event>,
     /// Provisioner call to run next; `None` means this step is final.
