@@ -145,6 +145,7 @@ fn kinds(actions: &[ProvisionerAction]) -> Vec<&'static str> {
             ProvisionerAction::Inspect { .. } => "Inspect",
             ProvisionerAction::Prepare(_) => "Prepare",
             ProvisionerAction::Provision { .. } => "Provision",
+            ProvisionerAction::Service { .. } => "Service",
             ProvisionerAction::Deprovision { .. } => "Deprovision",
             ProvisionerAction::Adopt { .. } => "Adopt",
             ProvisionerAction::PowerOn { .. } => "PowerOn",
@@ -2064,4 +2065,82 @@ fn credentials_claim_and_firmware_resources() {
     c.credentials = CredentialsOutcome::MissingUsername;
     let (step, _) = drive(&host(S::Available), c, |_| None);
     assert!(!step.claim_credentials);
+}
+
+#[test]
+fn servicing_during_reboot() {
+    let policy = metal3_hostmodel::other::HostUpdatePolicySpec {
+        firmware_settings: Some("onReboot".into()),
+        firmware_updates: Some("onReboot".into()),
+    };
+    let mut c = ctx();
+    c.host_update_policy = Some(policy);
+    c.firmware_settings_pending = true;
+    let mut h = provisioned(S::Provisioned);
+    status(&mut h).powered_on = false;
+
+    // First the status says servicing, before any provisioner call.
+    let (step, asked) = drive(&h, c.clone(), |_| None);
+    assert_eq!(kinds(&asked), ["Register", "Adopt", "UpdateHardwareState"]);
+    assert_eq!(step.status.operational_status, OperationalStatus::Servicing);
+    assert_eq!(step.requeue, Requeue::Immediately);
+
+    // Then Service runs.
+    h.status = Some(step.status);
+    let want = ProvisionerAction::Service {
+        unprepared: true,
+        restart: false,
+        firmware_config: false,
+        firmware_settings: true,
+        firmware_components: false,
+    };
+    let (step, asked) = drive(&h, c.clone(), |a| {
+        matches!(a, ProvisionerAction::Service { .. })
+            .then(|| Performed::in_progress(a.clone(), Duration::from_secs(10)))
+    });
+    assert_eq!(last(&asked), want);
+    assert_eq!(step.status.operational_status, OperationalStatus::Servicing);
+    assert_eq!(step.requeue, Requeue::After(Duration::from_secs(10)));
+
+    // Failure: servicing error, retried with restart.
+    let (step, _) = drive(&h, c.clone(), fail_with("Service", "service failed"));
+    assert_eq!(step.status.error_type, Some(ErrorType::Servicing));
+    assert_eq!(reasons(&step), [("ServicingError", "service failed")]);
+    let mut failed = h.clone();
+    failed.status = Some(step.status);
+    // The error status is first switched back to servicing, then retried.
+    let (step, asked) = drive(&failed, c.clone(), |_| None);
+    assert_eq!(kinds(&asked), ["Register", "Adopt", "UpdateHardwareState"]);
+    assert_eq!(step.status.operational_status, OperationalStatus::Servicing);
+    failed.status = Some(step.status);
+    let (_, asked) = drive(&failed, c.clone(), |_| None);
+    assert!(matches!(
+        last(&asked),
+        ProvisionerAction::Service { restart: true, .. }
+    ));
+
+    // Finished with nothing pending: back to OK.
+    let mut done = ctx();
+    done.host_update_policy = c.host_update_policy.clone();
+    let (step, asked) = drive(&h, done, |_| None);
+    assert_eq!(
+        last(&asked),
+        ProvisionerAction::Service {
+            unprepared: false,
+            restart: false,
+            firmware_config: false,
+            firmware_settings: false,
+            firmware_components: false,
+        }
+    );
+    assert_eq!(step.status.operational_status, OperationalStatus::Ok);
+    assert_eq!(step.requeue, Requeue::After(Duration::from_secs(60)));
+
+    // Without a policy the host is just powered on.
+    let mut plain = ctx();
+    plain.firmware_settings_pending = true;
+    let mut h = provisioned(S::Provisioned);
+    status(&mut h).powered_on = false;
+    let (_, asked) = drive(&h, plain, |_| None);
+    assert_eq!(last(&asked), ProvisionerAction::PowerOn { force: false });
 }
