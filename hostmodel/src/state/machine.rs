@@ -6,7 +6,8 @@ use super::{
     backoff, compute_conditions, profile_hints, profile_name, root_device_hints, ActionOutcome,
     ConditionInputs, Context, CredentialsOutcome, Event, EventType, OutcomeData, Performed,
     PrepareData, ProvisionerAction, Requeue, Step, HOST_ERROR_RETRY_DELAY,
-    SOFT_POWER_OFF_FAILURE_PREFIX, STEADY_STATE_POLL, UNMANAGED_RETRY_DELAY,
+    HOST_UPDATE_POLICY_ON_REBOOT, SOFT_POWER_OFF_FAILURE_PREFIX, STEADY_STATE_POLL,
+    SUB_RESOURCE_NOT_READY_RETRY_DELAY, UNMANAGED_RETRY_DELAY,
 };
 use crate::annotations::{self as ann, Annotations, RebootMode, RebootRequest};
 use crate::bmh::{
@@ -88,6 +89,8 @@ struct Run<'a> {
     set_architecture: Option<String>,
     hardware_data: Option<HardwareDetails>,
     release_credentials: bool,
+    claim_credentials: bool,
+    ensure_firmware_resources: bool,
 }
 
 /// Run one step of the reconcile pass for `host` (see the module docs).
@@ -105,6 +108,8 @@ pub fn decide(host: &BareMetalHost, ctx: &Context) -> Step {
             hardware_data: None,
             release_hardware_data: false,
             release_credentials: false,
+            claim_credentials: false,
+            ensure_firmware_resources: false,
             events: Vec::new(),
             action: ProvisionerAction::None,
             requeue: Requeue::Never,
@@ -126,6 +131,8 @@ pub fn decide(host: &BareMetalHost, ctx: &Context) -> Step {
         set_architecture: None,
         hardware_data: None,
         release_credentials: false,
+        claim_credentials: false,
+        ensure_firmware_resources: false,
     };
     let result = run.reconcile();
     run.finish(result)
@@ -319,7 +326,10 @@ impl Run<'_> {
                 self.host.metadata.namespace, self.host.spec.bmc.credentials_name
             );
             match self.ctx.credentials.message(&key) {
-                None => self.have_creds = true,
+                None => {
+                    self.have_creds = true;
+                    self.claim_credentials = self.st.provisioning.state != S::Deleting;
+                }
                 // A host being deleted goes on without credentials.
                 Some(_) if self.deleting() => {}
                 Some(msg) => {
@@ -615,6 +625,8 @@ impl Run<'_> {
             Ok(true) => return Ok(Some(Res::Continue(Duration::ZERO))),
             Ok(false) => {}
         }
+        // Not for hosts being deleted: the objects would outlive them.
+        self.ensure_firmware_resources = !self.deleting();
         let new_creds = self.st.good_credentials.as_ref() != Some(&creds);
         if new_creds {
             self.st.good_credentials = Some(creds);
@@ -1230,6 +1242,15 @@ impl Run<'_> {
         if !self.st.powered_on && self.ann.remove(ann::REBOOT).is_some() {
             return Ok(Res::Continue(Duration::ZERO));
         }
+        let servicing_allowed = is_provisioned && !self.st.powered_on && self.host.spec.online;
+        if servicing_allowed
+            || self.st.operational_status == OperationalStatus::Servicing
+            || self.error_type() == Some(ErrorType::Servicing)
+        {
+            if let Some(r) = self.service_if_needed()? {
+                return Ok(r);
+            }
+        }
         let reboot = self.reboot(!is_provisioned);
         if reboot.requested {
             desired = false;
@@ -1276,6 +1297,66 @@ impl Run<'_> {
         self.st.powered_on = self.host.spec.online;
         self.st.error_count = 0;
         Ok(Res::Continue(STEADY_STATE_POLL))
+    }
+
+    /// Live updates while a provisioned host is off and should be on (§2.5).
+    fn service_if_needed(&mut self) -> R<Option<Res>> {
+        let policy = self.ctx.host_update_policy.clone().unwrap_or_default();
+        let on_reboot = |v: &Option<String>| v.as_deref() == Some(HOST_UPDATE_POLICY_ON_REBOOT);
+        let mut fw_dirty = false;
+        let mut hfs_dirty = false;
+        let mut hfc_dirty = false;
+        if on_reboot(&policy.firmware_settings) {
+            fw_dirty = self.st.provisioning.firmware != self.host.spec.firmware;
+            hfs_dirty = self.ctx.firmware_settings_pending;
+        }
+        if on_reboot(&policy.firmware_updates) {
+            hfc_dirty = self.ctx.firmware_components_pending;
+        }
+        let has_changes = fw_dirty || hfs_dirty || hfc_dirty;
+        let servicing = self.st.operational_status == OperationalStatus::Servicing;
+        let failed = self.error_type() == Some(ErrorType::Servicing);
+        if !has_changes && !servicing && !failed {
+            return Ok(None);
+        }
+        if !servicing {
+            // Save the status before calling the provisioner, so that the
+            // next pass registers the host for servicing first.
+            self.st.operational_status = OperationalStatus::Servicing;
+            return Ok(Some(Res::Continue(Duration::ZERO)));
+        }
+        let p = self.call(ProvisionerAction::Service {
+            unprepared: has_changes,
+            restart: failed,
+            firmware_config: fw_dirty,
+            firmware_settings: hfs_dirty,
+            firmware_components: hfc_dirty,
+        })?;
+        if let Some(r) = transient("error servicing host: ", &p.outcome) {
+            return Ok(Some(r));
+        }
+        if let Some(msg) = failure(&p.outcome) {
+            self.st.provisioning.firmware = None;
+            return Ok(Some(self.record_failure(ErrorType::Servicing, msg)));
+        }
+        let mut dirty = self.error_type().is_some() || !self.st.error_message.is_empty();
+        self.st.error_type = None;
+        self.st.error_message.clear();
+        self.st.operational_status = OperationalStatus::Servicing;
+        let started = p.data == OutcomeData::Started(true);
+        if started && fw_dirty {
+            self.st.provisioning.firmware = self.host.spec.firmware.clone();
+            dirty = true;
+        }
+        let wait = in_progress(&p.outcome);
+        if dirty || wait.is_some() {
+            return Ok(Some(Res::Continue(wait.unwrap_or(Duration::ZERO))));
+        }
+        // Finished: back to OK, and give the firmware objects time to catch up.
+        if self.clear_error() {
+            return Ok(Some(Res::Continue(SUB_RESOURCE_NOT_READY_RETRY_DELAY)));
+        }
+        Ok(None)
     }
 
     // ---- result ----------------------------------------------------------
@@ -1340,6 +1421,8 @@ impl Run<'_> {
             hardware_data: self.hardware_data,
             release_hardware_data: self.host.metadata.deletion_timestamp.is_some(),
             release_credentials: self.release_credentials,
+            claim_credentials: self.claim_credentials,
+            ensure_firmware_resources: self.ensure_firmware_resources,
             events: self.events,
             action,
             requeue,

@@ -25,6 +25,7 @@ pub use profile::{profile_hints, profile_name, root_device_hints, DEFAULT_PROFIL
 use crate::annotations::RebootMode;
 use crate::bmh::{AutomatedCleaningMode, BareMetalHostStatus, RaidConfig, RootDeviceHints};
 use crate::hardware::HardwareDetails;
+use crate::other::HostUpdatePolicySpec;
 use crate::time::Time;
 
 /// Default of `--max-provisioning-retries`.
@@ -33,6 +34,10 @@ pub const DEFAULT_MAX_PROVISIONING_RETRIES: u32 = 5;
 pub const HOST_ERROR_RETRY_DELAY: Duration = Duration::from_secs(10);
 /// Re-check interval of unmanaged and detached hosts.
 pub const UNMANAGED_RETRY_DELAY: Duration = Duration::from_secs(600);
+/// Re-check delay after servicing finished (sub-resources catch up).
+pub const SUB_RESOURCE_NOT_READY_RETRY_DELAY: Duration = Duration::from_secs(60);
+/// HostUpdatePolicy value enabling live updates on reboot.
+pub const HOST_UPDATE_POLICY_ON_REBOOT: &str = "onReboot";
 /// Power monitoring interval in steady states.
 pub const STEADY_STATE_POLL: Duration = Duration::from_secs(60);
 /// Prefix of power-off failure messages when a soft power off failed.
@@ -145,6 +150,8 @@ pub struct Context {
     pub firmware_settings_pending: bool,
     /// HostFirmwareComponents has a valid pending change.
     pub firmware_components_pending: bool,
+    /// Spec of the same-named HostUpdatePolicy, if any (enables servicing).
+    pub host_update_policy: Option<HostUpdatePolicySpec>,
     /// Provisioner-reported health (`OK`, `Warning`, `Critical`), if known.
     pub health: Option<String>,
     /// The provisioner reports a power failure fault.
@@ -164,6 +171,7 @@ impl Context {
             max_provisioning_retries: DEFAULT_MAX_PROVISIONING_RETRIES,
             firmware_settings_pending: false,
             firmware_components_pending: false,
+            host_update_policy: None,
             health: None,
             power_failure: false,
             outcomes: Vec::new(),
@@ -197,6 +205,19 @@ pub enum ProvisionerAction {
     /// Apply RAID / BIOS settings / firmware updates by manual cleaning
     /// (boxed: it is much larger than the other actions).
     Prepare(Box<PrepareData>),
+    /// Live update of a provisioned host (Ironic servicing) during a reboot.
+    Service {
+        /// There are changes to apply (start servicing).
+        unprepared: bool,
+        /// Retry after a failed servicing.
+        restart: bool,
+        /// Apply the deprecated `spec.firmware` settings.
+        firmware_config: bool,
+        /// Apply pending HostFirmwareSettings.
+        firmware_settings: bool,
+        /// Apply pending HostFirmwareComponents.
+        firmware_components: bool,
+    },
     /// Write the image / run the custom deploy.
     Provision {
         /// Abort a waiting deploy ramdisk boot (forced reboot annotation).
@@ -299,7 +320,7 @@ pub enum OutcomeData {
         /// Inventory when inspection is complete.
         details: Option<Box<HardwareDetails>>,
     },
-    /// Prepare: whether cleaning was started by this call.
+    /// Prepare/Service: whether cleaning/servicing was started by this call.
     Started(bool),
     /// UpdateHardwareState: observed power (None = unknown).
     PowerState(Option<bool>),
@@ -418,6 +439,13 @@ pub struct Step {
     pub release_hardware_data: bool,
     /// Release the BMC Secret (remove its finalizer): the host is gone.
     pub release_credentials: bool,
+    /// Claim the BMC Secret: label `environment.metal3.io=baremetal`, owner
+    /// reference to the host, finalizer `baremetalhost.metal3.io/secret`
+    /// (the credentials were loaded and the host is not in `deleting`).
+    pub claim_credentials: bool,
+    /// Registration succeeded: ensure the same-named HostFirmwareSettings and
+    /// HostFirmwareComponents exist and own a same-named HostUpdatePolicy.
+    pub ensure_firmware_resources: bool,
     /// Events to publish, in order.
     pub events: Vec<Event>,
     /// Provisioner call to run next; `None` means this step is final.
