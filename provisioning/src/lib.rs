@@ -1,8 +1,10 @@
 //! metal3-provisioning: the object store (trait, SQLite and in-memory
-//! backends) that the reconcile engine and `metal3ctl` share.
-//!
-//! The `Provisioner` trait with its direct-to-BMC and OpenStack Ironic
-//! backends and the reconcile engine that drives hosts through the
-//! `metal3-hostmodel` state machine come next.
+//! backends), the [`provisioner::Provisioner`] trait with its direct-to-BMC
+//! backend ([`direct::DirectProvisioner`]), and the reconcile
+//! [`engine::Engine`] that drives hosts through the `metal3-hostmodel`
+//! state machine.
 
+pub mod direct;
+pub mod engine;
+pub mod provisioner;
 pub mod store;

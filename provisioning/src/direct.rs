@@ -1,0 +1,679 @@
+//! The direct provisioner: drives hosts straight through their BMC with the
+//! `metal3-bmc` Redfish and IPMI clients, without OpenStack Ironic.
+//!
+//! What it can do without Ironic's agent ramdisk:
+//! * register: parse the address, connect (Redfish or IPMI), read power;
+//! * inspect: Redfish out-of-band inventory (IPMI hosts need inspection
+//!   disabled or the `inspect.metal3.io/hardwaredetails` annotation);
+//! * provision: `image.format: live-iso` through Redfish virtual media, as
+//!   separate short steps (media, boot + power, verify) with `InProgress`
+//!   between them; disk images fail with a message naming the Ironic provisioner;
+//! * deprovision: eject virtual media and power off. Automated cleaning
+//!   needs Ironic: a host with `automatedCleaningMode: metadata` (the CRD
+//!   default) gets a registration error telling the user to set `disabled`,
+//!   so nothing is half-done before the user can act;
+//! * power on/off (soft falls back to hard), detach/delete (forget the
+//!   connection), adopt (nothing to do), capacity (per-engine limit).
+//!
+//! One connection per host is cached and reused; it is dropped on detach,
+//! delete, and when the credentials change.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use metal3_bmc::address::{BmcAddress, Protocol};
+use metal3_bmc::ipmi::{IpmiClient, IpmiOptions};
+use metal3_bmc::redfish::{hardware as rf, RedfishClient, RedfishOptions};
+use metal3_bmc::{
+    BmcError, BootDevice, BootOverride, Credentials, PowerAction, PowerBootControl, PowerState,
+};
+use metal3_hostmodel::annotations::{self, RebootMode};
+use metal3_hostmodel::hardware as hm;
+use metal3_hostmodel::state::{OutcomeData, PrepareData};
+use metal3_hostmodel::{AutomatedCleaningMode, BareMetalHost, HardwareDetails};
+
+use crate::provisioner::{HostRef, Outcome, Provisioner};
+use crate::store::BoxFuture;
+
+/// Settings of a [`DirectProvisioner`].
+#[derive(Debug, Clone)]
+pub struct DirectOptions {
+    /// How long a soft power off may take before a hard one is sent.
+    pub soft_power_off_timeout: Duration,
+    /// Poll delay while waiting for the BMC to reach a state.
+    pub poll_interval: Duration,
+    /// Redfish connection settings (`insecure` is also set per host from
+    /// `spec.bmc.disableCertificateVerification`).
+    pub redfish: RedfishOptions,
+    /// IPMI session settings.
+    pub ipmi: IpmiOptions,
+}
+
+impl Default for DirectOptions {
+    fn default() -> Self {
+        DirectOptions {
+            soft_power_off_timeout: Duration::from_secs(180),
+            poll_interval: Duration::from_secs(5),
+            redfish: RedfishOptions::default(),
+            ipmi: IpmiOptions::default(),
+        }
+    }
+}
+
+/// A connected BMC of either protocol.
+enum Client {
+    Redfish(RedfishClient),
+    Ipmi(IpmiClient),
+}
+
+impl Client {
+    async fn power_state(&self) -> Result<PowerState, BmcError> {
+        match self {
+            Client::Redfish(c) => c.power_state().await,
+            Client::Ipmi(c) => c.power_state().await,
+        }
+    }
+
+    async fn set_power(&self, action: PowerAction) -> Result<(), BmcError> {
+        match self {
+            Client::Redfish(c) => c.set_power(action).await,
+            Client::Ipmi(c) => c.set_power(action).await,
+        }
+    }
+}
+
+/// A cached connection and the credentials/address it was made with.
+struct Conn {
+    client: Arc<Client>,
+    address: String,
+    credentials: Credentials,
+}
+
+/// Where a live-ISO provisioning is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LiveIsoStep {
+    /// Media inserted; next: boot override and power.
+    MediaInserted,
+    /// Boot override set and power requested; next: verify.
+    Booting { since: Instant },
+}
+
+/// Per-host operation progress kept between calls.
+#[derive(Default)]
+struct HostState {
+    /// Live-ISO progress, with the image URL it is for.
+    live_iso: Option<(String, LiveIsoStep)>,
+    /// When a soft power off was sent.
+    soft_off_since: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Shared {
+    conns: HashMap<String, Conn>,
+    hosts: HashMap<String, HostState>,
+}
+
+/// Provisioner that talks to BMCs directly (no Ironic). See the module docs.
+pub struct DirectProvisioner {
+    opts: DirectOptions,
+    shared: Mutex<Shared>,
+}
+
+const LIVE_ISO_HINT: &str = "set spec.image.format: live-iso to boot an ISO through virtual media";
+/// Message for hosts whose cleaning mode needs Ironic.
+pub const CLEANING_NEEDS_IRONIC: &str = "automatedCleaningMode metadata needs the Ironic provisioner (it wipes disks from the agent ramdisk); set spec.automatedCleaningMode: disabled to manage this host with the direct provisioner";
+
+fn msg(e: &BmcError) -> String {
+    e.to_string()
+}
+
+/// Converts the Redfish inventory into the hostmodel `HardwareDetails`.
+pub fn hardware_from_redfish(src: &rf::HardwareDetails) -> HardwareDetails {
+    let sv = &src.system_vendor;
+    let bios = &src.firmware.bios;
+    HardwareDetails {
+        system_vendor: (sv != &rf::SystemVendor::default()).then(|| hm::HardwareSystemVendor {
+            manufacturer: sv.manufacturer.clone(),
+            product_name: sv.product_name.clone(),
+            serial_number: sv.serial_number.clone(),
+        }),
+        firmware: (bios != &rf::Bios::default()).then(|| hm::Firmware {
+            bios: Some(hm::BiosFirmware {
+                date: bios.date.clone(),
+                vendor: bios.vendor.clone(),
+                version: bios.version.clone(),
+            }),
+        }),
+        ram_mebibytes: i64::try_from(src.ram_mebibytes).unwrap_or(i64::MAX),
+        nics: src
+            .nics
+            .iter()
+            .map(|n| hm::Nic {
+                name: n.name.clone(),
+                model: n.model.clone(),
+                mac: n.mac.clone(),
+                ip: n.ip.clone(),
+                speed_gbps: i32::try_from(n.speed_gbps).unwrap_or(i32::MAX),
+                vlans: n
+                    .vlans
+                    .iter()
+                    .map(|v| hm::Vlan {
+                        id: v.id,
+                        name: v.name.clone(),
+                    })
+                    .collect(),
+                vlan_id: n.vlan_id,
+                // Out of band we only know PXE when the BMC says so.
+                pxe: n.pxe.then_some(true),
+                lldp: None,
+                pci_address: String::new(),
+            })
+            .collect(),
+        storage: src
+            .storage
+            .iter()
+            .map(|s| hm::Storage {
+                name: s.name.clone(),
+                alternate_names: s.alternate_names.clone(),
+                rotational: Some(s.rotational),
+                type_: s.type_.map(|t| match t {
+                    rf::DiskType::Hdd => hm::DiskType::Hdd,
+                    rf::DiskType::Ssd => hm::DiskType::Ssd,
+                    rf::DiskType::Nvme => hm::DiskType::Nvme,
+                }),
+                size_bytes: s.size_bytes,
+                vendor: s.vendor.clone(),
+                model: s.model.clone(),
+                serial_number: s.serial_number.clone(),
+                wwn: s.wwn.clone(),
+                wwn_vendor_extension: s.wwn_vendor_extension.clone(),
+                wwn_with_extension: s.wwn_with_extension.clone(),
+                hctl: s.hctl.clone(),
+            })
+            .collect(),
+        cpu: (src.cpu != rf::Cpu::default()).then(|| hm::Cpu {
+            arch: src.cpu.arch.clone(),
+            model: src.cpu.model.clone(),
+            clock_megahertz: src.cpu.clock_megahertz,
+            flags: src.cpu.flags.clone(),
+            count: i32::try_from(src.cpu.count).unwrap_or(i32::MAX),
+        }),
+        hostname: src.hostname.clone(),
+    }
+}
+
+/// Why the direct provisioner cannot manage `host`, if it cannot.
+fn unsupported_reason(host: &BareMetalHost, address: &BmcAddress) -> Option<String> {
+    if host.spec.effective_cleaning_mode() == AutomatedCleaningMode::Metadata {
+        return Some(CLEANING_NEEDS_IRONIC.to_string());
+    }
+    let has_details = host
+        .metadata
+        .annotations
+        .contains_key(annotations::HARDWARE_DETAILS)
+        || host.status.as_ref().is_some_and(|s| s.hardware.is_some());
+    if address.protocol() == Protocol::Ipmi
+        && !annotations::inspection_disabled(host)
+        && !has_details
+    {
+        return Some(format!(
+            "IPMI BMC {}: the direct provisioner inspects only through Redfish; set spec.inspectionMode: disabled (or the annotation inspect.metal3.io: disabled) or give the hardware in the {} annotation",
+            address.host_port(),
+            annotations::HARDWARE_DETAILS
+        ));
+    }
+    None
+}
+
+impl DirectProvisioner {
+    /// A direct provisioner with the given options.
+    pub fn new(opts: DirectOptions) -> Self {
+        DirectProvisioner {
+            opts,
+            shared: Mutex::new(Shared::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A panicking holder cannot leave the maps inconsistent (single
+        // inserts/removes), so the poisoned data is still usable.
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Number of cached BMC connections (for tests and status output).
+    pub fn connection_count(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    fn forget(&self, id: &str) {
+        let mut s = self.lock();
+        s.conns.remove(id);
+        s.hosts.remove(id);
+    }
+
+    /// The cached client for the host, connecting when there is none or the
+    /// address/credentials changed.
+    async fn client(&self, h: &HostRef<'_>) -> Result<Arc<Client>, String> {
+        let address_text = h.host.spec.bmc.address.clone();
+        let Some(creds) = h.credentials.clone() else {
+            return Err("no BMC credentials loaded for this host".to_string());
+        };
+        {
+            let s = self.lock();
+            if let Some(c) = s.conns.get(&h.id) {
+                if c.address == address_text && c.credentials == creds {
+                    return Ok(c.client.clone());
+                }
+            }
+        }
+        let address = BmcAddress::parse(&address_text).map_err(|e| e.to_string())?;
+        let client = match address.protocol() {
+            Protocol::Redfish => {
+                let mut o = self.opts.redfish.clone();
+                o.insecure =
+                    o.insecure || h.host.spec.bmc.disable_certificate_verification == Some(true);
+                Client::Redfish(
+                    RedfishClient::connect(&address, &creds, o)
+                        .await
+                        .map_err(|e| msg(&e))?,
+                )
+            }
+            Protocol::Ipmi => Client::Ipmi(
+                IpmiClient::connect(&address, &creds, self.opts.ipmi.clone())
+                    .await
+                    .map_err(|e| msg(&e))?,
+            ),
+        };
+        let client = Arc::new(client);
+        self.lock().conns.insert(
+            h.id.clone(),
+            Conn {
+                client: client.clone(),
+                address: address_text,
+                credentials: creds,
+            },
+        );
+        Ok(client)
+    }
+
+    async fn do_register(&self, h: &HostRef<'_>, credentials_changed: bool) -> Outcome {
+        let address = match BmcAddress::parse(&h.host.spec.bmc.address) {
+            Ok(a) => a,
+            Err(e) => return Outcome::failed(e.to_string()),
+        };
+        if let Some(reason) = unsupported_reason(h.host, &address) {
+            return Outcome::failed(reason);
+        }
+        if credentials_changed {
+            self.lock().conns.remove(&h.id);
+        }
+        let client = match self.client(h).await {
+            Ok(c) => c,
+            Err(e) => return Outcome::failed(e),
+        };
+        match client.power_state().await {
+            Ok(_) => Outcome::done().with_data(OutcomeData::Registered {
+                provisioner_id: h.id.clone(),
+            }),
+            Err(e) => {
+                // A stale session may have expired: reconnect next time.
+                self.lock().conns.remove(&h.id);
+                Outcome::failed(msg(&e))
+            }
+        }
+    }
+
+    async fn do_inspect(&self, h: &HostRef<'_>) -> Outcome {
+        let client = match self.client(h).await {
+            Ok(c) => c,
+            Err(e) => return Outcome::error(e),
+        };
+        match client.as_ref() {
+            Client::Redfish(c) => match c.inventory().await {
+                Ok(inv) => {
+                    for w in &inv.warnings {
+                        tracing::warn!(host = %h.id, "inspection: {w}");
+                    }
+                    Outcome::done().with_data(OutcomeData::Inspection {
+                        started: true,
+                        details: Some(Box::new(hardware_from_redfish(&inv.hardware))),
+                    })
+                }
+                Err(e) => Outcome::failed(format!("out-of-band inspection failed: {e}")),
+            },
+            Client::Ipmi(_) => Outcome::failed(
+                "inspection over IPMI is not possible with the direct provisioner; disable inspection (spec.inspectionMode: disabled) or provide inspect.metal3.io/hardwaredetails",
+            ),
+        }
+    }
+
+    async fn do_prepare(&self, data: &PrepareData) -> Outcome {
+        let wants_raid = data.target_raid.as_ref().is_some_and(|r| {
+            r.hardware_raid_volumes
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
+                || r.software_raid_volumes
+                    .as_ref()
+                    .is_some_and(|v| !v.is_empty())
+        });
+        if wants_raid {
+            return Outcome::failed(
+                "RAID configuration needs the Ironic provisioner; remove spec.raid to use the direct provisioner",
+            );
+        }
+        if data.firmware_settings || data.firmware_components {
+            return Outcome::failed(
+                "firmware settings/updates are not applied by the direct provisioner yet; use the Ironic provisioner",
+            );
+        }
+        Outcome::done().with_data(OutcomeData::Started(false))
+    }
+
+    async fn do_provision(&self, h: &HostRef<'_>) -> Outcome {
+        if h.host.spec.custom_deploy.is_some() {
+            return Outcome::failed(format!(
+                "spec.customDeploy needs the Ironic provisioner; {LIVE_ISO_HINT}"
+            ));
+        }
+        let Some(image) = h.host.spec.image.as_ref() else {
+            return Outcome::failed("no spec.image to provision");
+        };
+        if !image.is_live_iso() {
+            let format = image
+                .disk_format
+                .as_deref()
+                .unwrap_or("unspecified (disk image)");
+            return Outcome::failed(format!(
+                "image format {format} is written to disk by the Ironic agent and needs the Ironic provisioner; {LIVE_ISO_HINT}"
+            ));
+        }
+        let client = match self.client(h).await {
+            Ok(c) => c,
+            Err(e) => return Outcome::error(e),
+        };
+        let Client::Redfish(rc) = client.as_ref() else {
+            return Outcome::failed(
+                "live-iso provisioning needs virtual media: use a redfish-virtualmedia BMC address",
+            );
+        };
+        let step = {
+            let mut s = self.lock();
+            let st = s.hosts.entry(h.id.clone()).or_default();
+            match &st.live_iso {
+                Some((url, step)) if *url == image.url => Some(step.clone()),
+                _ => {
+                    st.live_iso = None;
+                    None
+                }
+            }
+        };
+        let set_step = |step: LiveIsoStep| {
+            self.lock().hosts.entry(h.id.clone()).or_default().live_iso =
+                Some((image.url.clone(), step));
+        };
+        match step {
+            None => {
+                // Eject first so a previous image never boots by mistake.
+                if let Err(e) = rc.media_eject().await {
+                    return Outcome::failed(format!("live-iso: {e}"));
+                }
+                if let Err(e) = rc.media_insert(&image.url).await {
+                    return Outcome::failed(format!("live-iso: {e}"));
+                }
+                set_step(LiveIsoStep::MediaInserted);
+                Outcome::in_progress(Duration::ZERO)
+            }
+            Some(LiveIsoStep::MediaInserted) => {
+                let boot = BootOverride {
+                    device: BootDevice::Cd,
+                    persistent: false,
+                    mode: None,
+                    http_boot_uri: None,
+                };
+                if let Err(e) = rc.set_boot(&boot).await {
+                    return Outcome::failed(format!("live-iso: set boot from CD: {e}"));
+                }
+                let action = match rc.power_state().await {
+                    Ok(PowerState::On) => PowerAction::ForceRestart,
+                    Ok(_) => PowerAction::On,
+                    Err(e) => return Outcome::failed(format!("live-iso: {e}")),
+                };
+                if let Err(e) = rc.set_power(action).await {
+                    return Outcome::failed(format!("live-iso: power on: {e}"));
+                }
+                set_step(LiveIsoStep::Booting {
+                    since: Instant::now(),
+                });
+                Outcome::in_progress(self.opts.poll_interval.min(Duration::from_secs(1)))
+            }
+            Some(LiveIsoStep::Booting { since }) => {
+                let media = match rc.media_status().await {
+                    Ok(m) => m,
+                    Err(e) => return Outcome::failed(format!("live-iso: {e}")),
+                };
+                if !media.inserted || media.image.as_deref() != Some(image.url.as_str()) {
+                    self.lock().hosts.entry(h.id.clone()).or_default().live_iso = None;
+                    return Outcome::failed(format!(
+                        "live-iso: the BMC no longer has {} inserted",
+                        image.url
+                    ));
+                }
+                match rc.power_state().await {
+                    Ok(PowerState::On) => {
+                        self.lock().hosts.entry(h.id.clone()).or_default().live_iso = None;
+                        Outcome::done()
+                    }
+                    Ok(_) if since.elapsed() > self.opts.soft_power_off_timeout => {
+                        Outcome::failed("live-iso: the host did not power on")
+                    }
+                    Ok(_) => Outcome::in_progress(self.opts.poll_interval),
+                    Err(e) => Outcome::failed(format!("live-iso: {e}")),
+                }
+            }
+        }
+    }
+
+    async fn do_deprovision(&self, h: &HostRef<'_>, mode: AutomatedCleaningMode) -> Outcome {
+        if mode == AutomatedCleaningMode::Metadata {
+            return Outcome::failed(CLEANING_NEEDS_IRONIC);
+        }
+        let client = match self.client(h).await {
+            Ok(c) => c,
+            Err(e) => return Outcome::error(e),
+        };
+        if let Client::Redfish(rc) = client.as_ref() {
+            if let Err(e) = rc.media_eject().await {
+                // Hosts without virtual media have nothing to eject.
+                if e.kind() != metal3_bmc::BmcErrorKind::NotSupported {
+                    return Outcome::failed(format!("deprovision: {e}"));
+                }
+            }
+        }
+        self.lock().hosts.remove(&h.id);
+        match client.power_state().await {
+            Ok(PowerState::Off) => Outcome::done(),
+            Ok(_) => match client.set_power(PowerAction::ForceOff).await {
+                Ok(()) => Outcome::in_progress(self.opts.poll_interval),
+                Err(e) => Outcome::failed(format!("deprovision: power off: {e}")),
+            },
+            Err(e) => Outcome::failed(format!("deprovision: {e}")),
+        }
+    }
+
+    async fn do_power(&self, h: &HostRef<'_>, on: bool, mode: RebootMode) -> Outcome {
+        let client = match self.client(h).await {
+            Ok(c) => c,
+            Err(e) => return Outcome::error(e),
+        };
+        let now = match client.power_state().await {
+            Ok(s) => s,
+            Err(e) => return Outcome::failed(msg(&e)),
+        };
+        let target = if on { PowerState::On } else { PowerState::Off };
+        if now == target {
+            if let Some(st) = self.lock().hosts.get_mut(&h.id) {
+                st.soft_off_since = None;
+            }
+            return Outcome::done();
+        }
+        let action = if on {
+            PowerAction::On
+        } else {
+            let soft_since = self.lock().hosts.get(&h.id).and_then(|s| s.soft_off_since);
+            match (mode, soft_since) {
+                (RebootMode::Hard, _) => PowerAction::ForceOff,
+                (RebootMode::Soft, Some(t)) if t.elapsed() >= self.opts.soft_power_off_timeout => {
+                    tracing::info!(host = %h.id, "soft power off timed out; powering off hard");
+                    PowerAction::ForceOff
+                }
+                // Soft off already sent: keep waiting for the OS.
+                (RebootMode::Soft, Some(_)) => {
+                    return Outcome::in_progress(self.opts.poll_interval)
+                }
+                (RebootMode::Soft, None) => PowerAction::GracefulShutdown,
+            }
+        };
+        match client.set_power(action).await {
+            Ok(()) => {
+                if action == PowerAction::GracefulShutdown {
+                    self.lock()
+                        .hosts
+                        .entry(h.id.clone())
+                        .or_default()
+                        .soft_off_since = Some(Instant::now());
+                }
+                Outcome::in_progress(self.opts.poll_interval)
+            }
+            Err(e) if action == PowerAction::GracefulShutdown => {
+                tracing::info!(host = %h.id, "soft power off refused ({e}); powering off hard");
+                match client.set_power(PowerAction::ForceOff).await {
+                    Ok(()) => Outcome::in_progress(self.opts.poll_interval),
+                    Err(e) => Outcome::failed(msg(&e)),
+                }
+            }
+            Err(e) => Outcome::failed(msg(&e)),
+        }
+    }
+}
+
+impl Provisioner for DirectProvisioner {
+    fn register<'a>(
+        &'a self,
+        host: &'a HostRef<'a>,
+        credentials_changed: bool,
+        _restart_on_failure: bool,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.do_register(host, credentials_changed))
+    }
+
+    fn inspect<'a>(
+        &'a self,
+        host: &'a HostRef<'a>,
+        _restart: bool,
+        _refresh: bool,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.do_inspect(host))
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        _host: &'a HostRef<'a>,
+        data: &'a PrepareData,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.do_prepare(data))
+    }
+
+    fn service<'a>(&'a self, _host: &'a HostRef<'a>, _restart: bool) -> BoxFuture<'a, Outcome> {
+        Box::pin(async {
+            Outcome::failed("servicing (live firmware updates) needs the Ironic provisioner")
+        })
+    }
+
+    fn provision<'a>(
+        &'a self,
+        host: &'a HostRef<'a>,
+        _force_reboot: bool,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.do_provision(host))
+    }
+
+    fn deprovision<'a>(
+        &'a self,
+        host: &'a HostRef<'a>,
+        _restart: bool,
+        cleaning_mode: AutomatedCleaningMode,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.do_deprovision(host, cleaning_mode))
+    }
+
+    fn adopt<'a>(&'a self, _host: &'a HostRef<'a>, _restart: bool) -> BoxFuture<'a, Outcome> {
+        // Nothing is kept on a backend: the host is taken as it is.
+        Box::pin(async { Outcome::done() })
+    }
+
+    fn power_on<'a>(&'a self, host: &'a HostRef<'a>, _force: bool) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.do_power(host, true, RebootMode::Hard))
+    }
+
+    fn power_off<'a>(
+        &'a self,
+        host: &'a HostRef<'a>,
+        mode: RebootMode,
+        _force: bool,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            if host.host.spec.power_off_disabled() {
+                // disablePowerOff: a reboot stands in for the power off.
+                let client = match self.client(host).await {
+                    Ok(c) => c,
+                    Err(e) => return Outcome::error(e),
+                };
+                return match client.set_power(PowerAction::ForceRestart).await {
+                    Ok(()) => Outcome::done(),
+                    Err(e) => Outcome::failed(msg(&e)),
+                };
+            }
+            self.do_power(host, false, mode).await
+        })
+    }
+
+    fn detach<'a>(&'a self, host: &'a HostRef<'a>, _force: bool) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            self.forget(&host.id);
+            Outcome::done()
+        })
+    }
+
+    fn delete<'a>(&'a self, host: &'a HostRef<'a>) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            self.forget(&host.id);
+            Outcome::done()
+        })
+    }
+
+    fn has_capacity<'a>(&'a self, _host: &'a HostRef<'a>) -> BoxFuture<'a, Outcome> {
+        // No backend-side limit: the engine enforces its provisioning_limit
+        // over the hosts in the store before asking.
+        Box::pin(async { Outcome::done().with_data(OutcomeData::Capacity(true)) })
+    }
+
+    fn update_hardware_state<'a>(&'a self, host: &'a HostRef<'a>) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let client = match self.client(host).await {
+                Ok(c) => c,
+                Err(e) => return Outcome::error(e),
+            };
+            match client.power_state().await {
+                Ok(s) => Outcome::done().with_data(OutcomeData::PowerState(match s {
+                    PowerState::On | PowerState::PoweringOff => Some(true),
+                    PowerState::Off | PowerState::PoweringOn => Some(false),
+                })),
+                Err(e) => {
+                    self.lock().conns.remove(&host.id);
+                    Outcome::error(msg(&e))
+                }
+            }
+        })
+    }
+}

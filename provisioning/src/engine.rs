@@ -1,0 +1,1007 @@
+//! The reconcile engine: drives every BareMetalHost in a [`Store`] through
+//! the `metal3-hostmodel` state machine with a [`Provisioner`].
+//!
+//! One pass ([`Engine::reconcile_once`]) reads the host, its BMC Secret and
+//! HardwareData, calls `decide` and runs the provisioner action it asks for
+//! until the step is final, then applies the step to the store. Long
+//! operations never hold a worker: the provisioner answers "in progress"
+//! and the host is put back in the work queue with a due time.
+//!
+//! Events are kept in the store as `Event` objects (Kubernetes `core/v1`
+//! shape, `involvedObject` = the host) so `describe` can list them with
+//! [`host_events`].
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use metal3_bmc::Credentials;
+use metal3_hostmodel::annotations::{self, HARDWARE_DATA_FINALIZER, SECRET_FINALIZER};
+use metal3_hostmodel::state::{
+    decide, ActionOutcome, Context, CredentialsOutcome, EventType as StepEventType, Performed,
+    ProvisionerAction, Requeue, Step,
+};
+use metal3_hostmodel::{
+    BareMetalHost, HardwareDetails, OperationalStatus, ProvisioningState, Secret, Time,
+};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::provisioner::{perform, HostRef, Provisioner};
+use crate::store::{ObjectKey, Store, StoreError, StoreExt, Subresource};
+
+/// Default `PROVISIONING_LIMIT`: hosts (de)provisioning or inspecting at once.
+pub const DEFAULT_PROVISIONING_LIMIT: usize = 20;
+/// Kind of the stored host events.
+pub const EVENT_KIND: &str = "Event";
+/// Kind of the hosts.
+pub const HOST_KIND: &str = "BareMetalHost";
+/// Most provisioner calls in one pass before it is cut short (a guard
+/// against a state machine/provisioner disagreement looping forever).
+const MAX_ACTIONS_PER_PASS: usize = 32;
+
+/// `BMO_CONCURRENCY` if set to a positive number, else the CPU count
+/// clamped to 2..=8 (reference §8).
+pub fn default_concurrency() -> usize {
+    std::env::var("BMO_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .clamp(2, 8)
+        })
+}
+
+/// `PROVISIONING_LIMIT` if set to a positive number, else 20.
+pub fn default_provisioning_limit() -> usize {
+    std::env::var("PROVISIONING_LIMIT")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_PROVISIONING_LIMIT)
+}
+
+/// Settings of an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Hosts reconciled at once (workers).
+    pub concurrency: usize,
+    /// Hosts allowed in inspecting/provisioning/deprovisioning at once;
+    /// over it a host waits with `operationalStatus: delayed`.
+    pub provisioning_limit: usize,
+    /// `--max-provisioning-retries` (0 = unlimited).
+    pub max_provisioning_retries: u32,
+    /// Only hosts of this namespace (None = all).
+    pub namespace: Option<String>,
+    /// First retry delay after a transient error (doubles up to `error_retry_max`).
+    pub error_retry_base: Duration,
+    /// Longest retry delay after transient errors.
+    pub error_retry_max: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            concurrency: default_concurrency(),
+            provisioning_limit: default_provisioning_limit(),
+            max_provisioning_retries: metal3_hostmodel::state::DEFAULT_MAX_PROVISIONING_RETRIES,
+            namespace: None,
+            error_retry_base: Duration::from_secs(1),
+            error_retry_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What went wrong in the engine itself (not on a host).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// [`Engine::run_hosts_until_settled`] ran out of time.
+    #[error("timed out after {}s waiting for hosts to settle: {}", after.as_secs(), unsettled.join(", "))]
+    Timeout {
+        /// How long it waited.
+        after: Duration,
+        /// `namespace/name (state)` of the hosts still busy.
+        unsettled: Vec<String>,
+    },
+}
+
+/// Result of one reconcile pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileResult {
+    /// When to reconcile again (None = only on a change).
+    pub requeue_after: Option<Duration>,
+    /// A transient error of this pass (retried with backoff).
+    pub transient_error: Option<String>,
+    /// Provisioning state after the pass (None = the host is gone).
+    pub state: Option<ProvisioningState>,
+    /// The provisioner calls made in this pass.
+    pub performed: Vec<Performed>,
+}
+
+/// One recorded host event, as [`host_events`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostEvent {
+    /// When it happened (RFC 3339).
+    pub time: String,
+    /// `Normal` or `Warning`.
+    pub type_: String,
+    /// CamelCase reason.
+    pub reason: String,
+    /// Message.
+    pub message: String,
+}
+
+/// The events recorded for a host, oldest first.
+pub fn host_events(
+    store: &dyn Store,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<HostEvent>, StoreError> {
+    let list = store.list(EVENT_KIND, Some(namespace), None)?;
+    let s = |v: &Value, p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut out: Vec<(u64, HostEvent)> = list
+        .items
+        .iter()
+        .filter(|e| {
+            s(e, "/involvedObject/kind") == HOST_KIND && s(e, "/involvedObject/name") == name
+        })
+        .map(|e| {
+            let rv = s(e, "/metadata/resourceVersion").parse().unwrap_or(0);
+            (
+                rv,
+                HostEvent {
+                    time: s(e, "/lastTimestamp"),
+                    type_: s(e, "/type"),
+                    reason: s(e, "/reason"),
+                    message: s(e, "/message"),
+                },
+            )
+        })
+        .collect();
+    // Creation order = store revision order.
+    out.sort_by_key(|(rv, _)| *rv);
+    Ok(out.into_iter().map(|(_, e)| e).collect())
+}
+
+/// Whether a host needs no more work from a one-shot command: gone, in an
+/// error/detached state, or in a steady state with power as wanted and no
+/// pending request annotation.
+pub fn host_settled(host: &BareMetalHost) -> bool {
+    if host.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    let Some(st) = host.status.as_ref() else {
+        return false;
+    };
+    let a = &host.metadata.annotations;
+    if annotations::is_paused(a) {
+        return true;
+    }
+    match st.operational_status {
+        OperationalStatus::Error | OperationalStatus::Detached => return true,
+        OperationalStatus::Delayed | OperationalStatus::Servicing => return false,
+        _ => {}
+    }
+    if a.keys().any(|k| annotations::is_reboot(k))
+        || a.contains_key(annotations::HARDWARE_DETAILS)
+        || annotations::inspection_refresh_requested(a)
+    {
+        return false;
+    }
+    match st.provisioning.state {
+        ProvisioningState::Unmanaged => true,
+        ProvisioningState::Available
+        | ProvisioningState::Ready
+        | ProvisioningState::Provisioned
+        | ProvisioningState::ExternallyProvisioned => {
+            host.spec.power_off_disabled() || st.powered_on == host.spec.online
+        }
+        _ => false,
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Hosts waiting, with the time they are due.
+    due: HashMap<ObjectKey, Instant>,
+    /// Hosts being reconciled now.
+    running: HashSet<ObjectKey>,
+    /// Consecutive transient errors per host (backoff).
+    errors: HashMap<ObjectKey, u32>,
+    /// Revisions the engine wrote itself: their change events are not
+    /// re-queued, so the step's own requeue decides the next pass.
+    own_writes: HashSet<u64>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    provisioner: Arc<dyn Provisioner>,
+    opts: EngineOptions,
+    queue: Mutex<Queue>,
+    wake: tokio::sync::Notify,
+}
+
+/// The host reconcile engine. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (r >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn rv_of(v: &Value) -> Option<u64> {
+    v.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+}
+
+fn invalid(key: &ObjectKey, reason: impl Into<String>) -> StoreError {
+    StoreError::Invalid {
+        key: key.clone(),
+        reason: reason.into(),
+    }
+}
+
+fn meta_array<'v>(
+    obj: &'v mut Value,
+    field: &str,
+    key: &ObjectKey,
+) -> Result<&'v mut Vec<Value>, StoreError> {
+    let meta = obj
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| invalid(key, "no metadata"))?;
+    let arr = meta.entry(field).or_insert_with(|| json!([]));
+    if !arr.is_array() {
+        *arr = json!([]);
+    }
+    arr.as_array_mut()
+        .ok_or_else(|| invalid(key, "bad metadata array"))
+}
+
+fn has_finalizer(obj: &Value, f: &str) -> bool {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(f)))
+}
+
+fn owner_ref(host: &BareMetalHost) -> Value {
+    json!({
+        "apiVersion": metal3_hostmodel::API_VERSION,
+        "kind": HOST_KIND,
+        "name": host.metadata.name,
+        "uid": host.metadata.uid.clone().unwrap_or_default(),
+    })
+}
+
+impl Engine {
+    /// An engine over `store` using `provisioner`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        provisioner: Arc<dyn Provisioner>,
+        options: EngineOptions,
+    ) -> Self {
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                provisioner,
+                opts: options,
+                queue: Mutex::new(Queue::default()),
+                wake: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    /// The store the engine works on.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// One full reconcile pass of one host (decide loop + applying the step).
+    /// A missing host is not an error: the result has `state: None`.
+    pub async fn reconcile_once(&self, key: &ObjectKey) -> Result<ReconcileResult, EngineError> {
+        self.inner.reconcile(key).await
+    }
+
+    /// Controller mode: reconciles every host (of the namespace, if set),
+    /// following the store's change feed, until `stop` resolves.
+    pub async fn run_until<F: Future<Output = ()>>(&self, stop: F) -> Result<(), EngineError> {
+        let keys = self.host_keys()?;
+        self.run(None, keys, stop).await
+    }
+
+    /// One-shot mode: reconciles `keys` until every one is settled
+    /// ([`host_settled`]) or gone; [`EngineError::Timeout`] after `timeout`.
+    pub async fn run_hosts_until_settled(
+        &self,
+        keys: &[ObjectKey],
+        timeout: Duration,
+    ) -> Result<(), EngineError> {
+        let only: HashSet<ObjectKey> = keys.iter().cloned().collect();
+        let store = self.inner.store.clone();
+        let check_keys = keys.to_vec();
+        let unsettled = move || -> Result<Vec<String>, StoreError> {
+            let mut out = Vec::new();
+            for k in &check_keys {
+                match store.get_as::<BareMetalHost>(k) {
+                    Ok(h) if host_settled(&h) => {}
+                    Ok(h) => out.push(format!(
+                        "{}/{} ({})",
+                        k.namespace,
+                        k.name,
+                        h.status
+                            .map(|s| s.provisioning.state.as_str().to_string())
+                            .unwrap_or_default()
+                    )),
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(out)
+        };
+        let start = Instant::now();
+        let result: Arc<Mutex<Result<(), EngineError>>> = Arc::new(Mutex::new(Ok(())));
+        let result2 = result.clone();
+        let stop = async move {
+            // Give every host at least one pass before judging it settled.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            loop {
+                match unsettled() {
+                    Ok(v) if v.is_empty() => return,
+                    Ok(v) if start.elapsed() >= timeout => {
+                        *lock(&result2) = Err(EngineError::Timeout {
+                            after: timeout,
+                            unsettled: v,
+                        });
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        *lock(&result2) = Err(e.into());
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        self.run(Some(only), keys.to_vec(), stop).await?;
+        let out = std::mem::replace(&mut *lock(&result), Ok(()));
+        out
+    }
+
+    fn host_keys(&self) -> Result<Vec<ObjectKey>, EngineError> {
+        let list = self
+            .inner
+            .store
+            .list(HOST_KIND, self.inner.opts.namespace.as_deref(), None)?;
+        Ok(list.items.iter().map(ObjectKey::of).collect())
+    }
+
+    /// Puts `key` in the queue, due now.
+    pub fn enqueue(&self, key: ObjectKey) {
+        self.inner.schedule(key, Duration::ZERO);
+    }
+
+    async fn run<F: Future<Output = ()>>(
+        &self,
+        only: Option<HashSet<ObjectKey>>,
+        initial: Vec<ObjectKey>,
+        stop: F,
+    ) -> Result<(), EngineError> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let revision = self.inner.store.revision()?;
+        for k in initial {
+            self.enqueue(k);
+        }
+        let mut tasks = Vec::new();
+        for _ in 0..self.inner.opts.concurrency.max(1) {
+            let inner = self.inner.clone();
+            let rx = stop_rx.clone();
+            tasks.push(tokio::spawn(async move { inner.worker(rx).await }));
+        }
+        let watcher = {
+            let inner = self.inner.clone();
+            let rx = stop_rx.clone();
+            tokio::spawn(async move { inner.watch(revision, only, rx).await })
+        };
+        stop.await;
+        let _ = stop_tx.send(true);
+        self.inner.wake.notify_waiters();
+        for t in tasks {
+            let _ = t.await;
+        }
+        match watcher.await {
+            Ok(r) => r,
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Holders never leave the queue half-updated, so poisoned data is usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inner {
+    fn schedule(&self, key: ObjectKey, after: Duration) {
+        let at = Instant::now() + after;
+        {
+            let mut q = lock(&self.queue);
+            let e = q.due.entry(key).or_insert(at);
+            if at < *e {
+                *e = at;
+            }
+        }
+        self.wake.notify_waiters();
+    }
+
+    fn note_write(&self, v: &Value) {
+        if let Some(rv) = rv_of(v) {
+            let mut q = lock(&self.queue);
+            // Bounded: entries are removed when their event is seen.
+            if q.own_writes.len() > 10_000 {
+                q.own_writes.clear();
+            }
+            q.own_writes.insert(rv);
+        }
+    }
+
+    /// A due host not being reconciled, or the earliest due time.
+    fn take(&self) -> Result<ObjectKey, Option<Instant>> {
+        let mut q = lock(&self.queue);
+        let now = Instant::now();
+        let mut earliest: Option<Instant> = None;
+        let mut pick: Option<ObjectKey> = None;
+        for (k, at) in &q.due {
+            if q.running.contains(k) {
+                continue;
+            }
+            if *at <= now {
+                pick = Some(k.clone());
+                break;
+            }
+            earliest = Some(earliest.map_or(*at, |e| e.min(*at)));
+        }
+        match pick {
+            Some(k) => {
+                q.due.remove(&k);
+                q.running.insert(k.clone());
+                Ok(k)
+            }
+            None => Err(earliest),
+        }
+    }
+
+    async fn worker(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.take() {
+                Ok(key) => {
+                    let r = self.reconcile(&key).await;
+                    self.finish(&key, r);
+                }
+                Err(until) => {
+                    let sleep = tokio::time::sleep_until(
+                        until.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+                    );
+                    tokio::select! {
+                        _ = &mut notified => {}
+                        _ = sleep => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&self, key: &ObjectKey, r: Result<ReconcileResult, EngineError>) {
+        let next = {
+            let mut q = lock(&self.queue);
+            q.running.remove(key);
+            let failed = match &r {
+                Ok(res) => res.transient_error.clone(),
+                Err(e) => Some(e.to_string()),
+            };
+            match failed {
+                Some(message) => {
+                    let n = q.errors.entry(key.clone()).or_insert(0);
+                    *n = n.saturating_add(1);
+                    let delay = self
+                        .opts
+                        .error_retry_base
+                        .saturating_mul(1u32 << (*n - 1).min(16))
+                        .min(self.opts.error_retry_max);
+                    tracing::warn!(host = %key, retry_in = ?delay, "reconcile error: {message}");
+                    Some(delay)
+                }
+                None => {
+                    q.errors.remove(key);
+                    r.ok().and_then(|res| res.requeue_after)
+                }
+            }
+        };
+        match next {
+            Some(d) => self.schedule(key.clone(), d),
+            // A change seen while running was queued already; wake a worker for it.
+            None => self.wake.notify_waiters(),
+        }
+    }
+
+    async fn watch(
+        self: Arc<Self>,
+        mut revision: u64,
+        only: Option<HashSet<ObjectKey>>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), EngineError> {
+        let wanted = |k: &ObjectKey| {
+            only.as_ref().is_none_or(|o| o.contains(k))
+                && self
+                    .opts
+                    .namespace
+                    .as_deref()
+                    .is_none_or(|n| n == k.namespace)
+        };
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            tokio::select! {
+                r = self.store.wait_for_change(revision) => { r?; }
+                _ = stop.changed() => return Ok(()),
+            }
+            let events = match self.store.watch(revision) {
+                Ok(e) => e,
+                Err(StoreError::Expired { .. }) => {
+                    // Missed changes: look at every host again.
+                    let list = self
+                        .store
+                        .list(HOST_KIND, self.opts.namespace.as_deref(), None)?;
+                    revision = list.revision;
+                    for k in list.items.iter().map(ObjectKey::of).filter(|k| wanted(k)) {
+                        self.schedule(k, Duration::ZERO);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for ev in events {
+                revision = revision.max(ev.revision);
+                if lock(&self.queue).own_writes.remove(&ev.revision) {
+                    continue;
+                }
+                let hosts: Vec<ObjectKey> = match ev.key.kind.as_str() {
+                    HOST_KIND => vec![ev.key.clone()],
+                    "HardwareData" => {
+                        vec![ObjectKey::new(HOST_KIND, &ev.key.namespace, &ev.key.name)]
+                    }
+                    "Secret" => self
+                        .store
+                        .list_as::<BareMetalHost>(HOST_KIND, Some(&ev.key.namespace), None)?
+                        .into_iter()
+                        .filter(|h| h.spec.bmc.credentials_name == ev.key.name)
+                        .map(|h| ObjectKey::new(HOST_KIND, &ev.key.namespace, &h.metadata.name))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for k in hosts.into_iter().filter(|k| wanted(k)) {
+                    if ev.event_type != crate::store::EventType::Deleted || k.kind != ev.key.kind {
+                        self.schedule(k, Duration::ZERO);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Loads the credentials check and, when valid, the credentials.
+    fn credentials(
+        &self,
+        host: &BareMetalHost,
+    ) -> Result<(CredentialsOutcome, Option<Credentials>), StoreError> {
+        let ns = host.metadata.namespace_or_default();
+        let name = &host.spec.bmc.credentials_name;
+        let secret: Option<Secret> = if name.is_empty() {
+            None
+        } else {
+            match self
+                .store
+                .get_as::<Secret>(&ObjectKey::new("Secret", ns, name))
+            {
+                Ok(s) => Some(s),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e),
+            }
+        };
+        let outcome = CredentialsOutcome::evaluate(host, secret.as_ref());
+        let creds = match (&outcome, &secret) {
+            (CredentialsOutcome::Valid { .. }, Some(s)) => {
+                let get = |k: &str| s.get_string(k).ok().flatten().unwrap_or_default();
+                Some(Credentials::new(get("username"), get("password")))
+            }
+            _ => None,
+        };
+        Ok((outcome, creds))
+    }
+
+    fn hardware_data(&self, key: &ObjectKey) -> Result<Option<HardwareDetails>, StoreError> {
+        let hd_key = ObjectKey::new("HardwareData", &key.namespace, &key.name);
+        match self.store.get(&hd_key) {
+            Ok(v) => Ok(v
+                .pointer("/spec/hardware")
+                .cloned()
+                .and_then(|h| serde_json::from_value(h).ok())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Hosts other than `key` inspecting, provisioning or deprovisioning.
+    fn busy_hosts(&self, key: &ObjectKey) -> Result<usize, StoreError> {
+        let hosts = self.store.list_as::<BareMetalHost>(HOST_KIND, None, None)?;
+        Ok(hosts
+            .iter()
+            .filter(|h| {
+                !(h.metadata.name == key.name && h.metadata.namespace_or_default() == key.namespace)
+            })
+            .filter(|h| {
+                h.status.as_ref().is_some_and(|s| {
+                    matches!(
+                        s.provisioning.state,
+                        ProvisioningState::Inspecting
+                            | ProvisioningState::Provisioning
+                            | ProvisioningState::Deprovisioning
+                    )
+                })
+            })
+            .count())
+    }
+
+    async fn reconcile(&self, key: &ObjectKey) -> Result<ReconcileResult, EngineError> {
+        let host: BareMetalHost = match self.store.get_as(key) {
+            Ok(h) => h,
+            Err(e) if e.is_not_found() => {
+                return Ok(ReconcileResult {
+                    requeue_after: None,
+                    transient_error: None,
+                    state: None,
+                    performed: Vec::new(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (cred_outcome, creds) = self.credentials(&host)?;
+        let mut ctx = Context::new(Time::now(), random_unit(), cred_outcome);
+        ctx.hardware_data = self.hardware_data(key)?;
+        ctx.max_provisioning_retries = self.opts.max_provisioning_retries;
+        let href = HostRef::new(&host, creds);
+        let mut step = decide(&host, &ctx);
+        while step.action != ProvisionerAction::None {
+            if ctx.outcomes.len() >= MAX_ACTIONS_PER_PASS {
+                step.transient_error = Some(format!(
+                    "more than {MAX_ACTIONS_PER_PASS} provisioner calls in one pass (last asked: {:?})",
+                    step.action
+                ));
+                break;
+            }
+            let performed = if step.action == ProvisionerAction::HasCapacity {
+                let busy = self.busy_hosts(key)?;
+                if busy >= self.opts.provisioning_limit {
+                    Performed::capacity(false)
+                } else {
+                    perform(self.inner_provisioner(), &href, &step.action).await
+                }
+            } else {
+                perform(self.inner_provisioner(), &href, &step.action).await
+            };
+            tracing::debug!(host = %key, action = ?performed.action, outcome = ?performed.outcome, "provisioner call");
+            if let ActionOutcome::Failed { message } | ActionOutcome::Error { message, .. } =
+                &performed.outcome
+            {
+                tracing::info!(host = %key, action = ?performed.action, "{message}");
+            }
+            ctx.outcomes.push(performed);
+            step = decide(&host, &ctx);
+        }
+        if step.action != ProvisionerAction::None {
+            // Cut short: apply nothing, retry later.
+            return Ok(ReconcileResult {
+                requeue_after: None,
+                transient_error: step.transient_error,
+                state: host.status.as_ref().map(|s| s.provisioning.state),
+                performed: ctx.outcomes,
+            });
+        }
+        let gone = self.apply(key, &host, &step)?;
+        Ok(ReconcileResult {
+            requeue_after: match step.requeue {
+                Requeue::After(d) => Some(d),
+                Requeue::Immediately => Some(Duration::ZERO),
+                Requeue::Never => None,
+            },
+            transient_error: step.transient_error.clone(),
+            state: if gone {
+                None
+            } else {
+                Some(step.status.provisioning.state)
+            },
+            performed: ctx.outcomes,
+        })
+    }
+
+    fn inner_provisioner(&self) -> &dyn Provisioner {
+        self.provisioner.as_ref()
+    }
+
+    /// Writes a final step to the store; true when the host is gone after it.
+    fn apply(
+        &self,
+        key: &ObjectKey,
+        host: &BareMetalHost,
+        step: &Step,
+    ) -> Result<bool, StoreError> {
+        let store = self.store.as_ref();
+        if step.status_changed {
+            let status = serde_json::to_value(&step.status)
+                .map_err(|e| invalid(key, format!("cannot encode status: {e}")))?;
+            let v = crate::store::update_with_retry(store, key, Subresource::Status, |obj| {
+                if let Some(m) = obj.as_object_mut() {
+                    m.insert("status".into(), status.clone());
+                }
+                Ok(())
+            })?;
+            self.note_write(&v);
+        }
+        for e in &step.events {
+            self.record_event(host, e);
+        }
+        let a = &host.metadata.annotations;
+        let f = &host.metadata.finalizers;
+        let remove_ann: Vec<&String> = step
+            .annotations_to_remove
+            .iter()
+            .filter(|k| a.contains_key(*k))
+            .collect();
+        let add_fin: Vec<&String> = step
+            .finalizers_to_add
+            .iter()
+            .filter(|x| !f.contains(x))
+            .collect();
+        let rm_fin: Vec<&String> = step
+            .finalizers_to_remove
+            .iter()
+            .filter(|x| f.contains(x))
+            .collect();
+        let set_arch = step
+            .set_architecture
+            .as_ref()
+            .filter(|arch| host.spec.architecture.as_ref() != Some(*arch));
+        let mut gone = false;
+        if !remove_ann.is_empty() || !add_fin.is_empty() || !rm_fin.is_empty() || set_arch.is_some()
+        {
+            let v = crate::store::update_with_retry(store, key, Subresource::Main, |obj| {
+                if let Some(m) = obj
+                    .pointer_mut("/metadata/annotations")
+                    .and_then(Value::as_object_mut)
+                {
+                    for k in &remove_ann {
+                        m.remove(k.as_str());
+                    }
+                }
+                let fins = meta_array(obj, "finalizers", key)?;
+                fins.retain(|x| !rm_fin.iter().any(|r| x.as_str() == Some(r.as_str())));
+                for x in &add_fin {
+                    if !fins.iter().any(|y| y.as_str() == Some(x.as_str())) {
+                        fins.push(json!(x));
+                    }
+                }
+                if let Some(arch) = set_arch {
+                    if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+                        spec.insert("architecture".into(), json!(arch));
+                    }
+                }
+                Ok(())
+            });
+            match v {
+                Ok(v) => {
+                    self.note_write(&v);
+                    gone = v.pointer("/metadata/deletionTimestamp").is_some()
+                        && v.pointer("/metadata/finalizers")
+                            .and_then(Value::as_array)
+                            .is_none_or(|a| a.is_empty());
+                }
+                Err(e) if e.is_not_found() => gone = true,
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(hw) = &step.hardware_data {
+            self.replace_hardware_data(key, host, hw)?;
+        }
+        if step.release_hardware_data {
+            self.release(
+                &ObjectKey::new("HardwareData", &key.namespace, &key.name),
+                HARDWARE_DATA_FINALIZER,
+                true,
+            )?;
+        }
+        let secret_key = ObjectKey::new("Secret", &key.namespace, &host.spec.bmc.credentials_name);
+        if step.claim_credentials && !host.spec.bmc.credentials_name.is_empty() {
+            self.claim_secret(&secret_key, host)?;
+        }
+        if step.release_credentials && !host.spec.bmc.credentials_name.is_empty() {
+            self.release(&secret_key, SECRET_FINALIZER, false)?;
+        }
+        if !gone {
+            gone = match store.get(key) {
+                Ok(_) => false,
+                Err(e) if e.is_not_found() => true,
+                Err(e) => return Err(e),
+            };
+        }
+        Ok(gone)
+    }
+
+    /// Removes `finalizer` from the object (and deletes it when `delete`).
+    fn release(&self, key: &ObjectKey, finalizer: &str, delete: bool) -> Result<(), StoreError> {
+        let obj = match self.store.get(key) {
+            Ok(o) => o,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if has_finalizer(&obj, finalizer) {
+            let r =
+                crate::store::update_with_retry(self.store.as_ref(), key, Subresource::Main, |o| {
+                    meta_array(o, "finalizers", key)?.retain(|x| x.as_str() != Some(finalizer));
+                    Ok(())
+                });
+            match r {
+                Ok(v) => self.note_write(&v),
+                Err(e) if e.is_not_found() => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        if delete {
+            match self.store.delete(key) {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn replace_hardware_data(
+        &self,
+        key: &ObjectKey,
+        host: &BareMetalHost,
+        hw: &HardwareDetails,
+    ) -> Result<(), StoreError> {
+        let hd_key = ObjectKey::new("HardwareData", &key.namespace, &key.name);
+        self.release(&hd_key, HARDWARE_DATA_FINALIZER, true)?;
+        let obj = json!({
+            "apiVersion": metal3_hostmodel::API_VERSION,
+            "kind": "HardwareData",
+            "metadata": {
+                "name": key.name,
+                "namespace": key.namespace,
+                "finalizers": [HARDWARE_DATA_FINALIZER],
+                "ownerReferences": [owner_ref(host)],
+            },
+            "spec": { "hardware": hw },
+        });
+        let v = self.store.create(obj)?;
+        self.note_write(&v);
+        Ok(())
+    }
+
+    fn claim_secret(&self, key: &ObjectKey, host: &BareMetalHost) -> Result<(), StoreError> {
+        let obj = match self.store.get(key) {
+            Ok(o) => o,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let labelled = obj
+            .pointer(&format!(
+                "/metadata/labels/{}",
+                annotations::SECRET_ENVIRONMENT_LABEL.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            == Some(annotations::SECRET_ENVIRONMENT_VALUE);
+        let owned = obj
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(|a| {
+                a.iter().any(|o| {
+                    o.get("kind").and_then(Value::as_str) == Some(HOST_KIND)
+                        && o.get("name").and_then(Value::as_str)
+                            == Some(host.metadata.name.as_str())
+                })
+            });
+        if labelled && owned && has_finalizer(&obj, SECRET_FINALIZER) {
+            return Ok(());
+        }
+        let owner = owner_ref(host);
+        let v =
+            crate::store::update_with_retry(self.store.as_ref(), key, Subresource::Main, |o| {
+                let meta = o
+                    .get_mut("metadata")
+                    .and_then(Value::as_object_mut)
+                    .ok_or_else(|| invalid(key, "no metadata"))?;
+                let labels = meta.entry("labels").or_insert_with(|| json!({}));
+                if let Some(l) = labels.as_object_mut() {
+                    l.insert(
+                        annotations::SECRET_ENVIRONMENT_LABEL.into(),
+                        json!(annotations::SECRET_ENVIRONMENT_VALUE),
+                    );
+                }
+                let fins = meta_array(o, "finalizers", key)?;
+                if !fins.iter().any(|x| x.as_str() == Some(SECRET_FINALIZER)) {
+                    fins.push(json!(SECRET_FINALIZER));
+                }
+                let owners = meta_array(o, "ownerReferences", key)?;
+                if !owners.iter().any(|x| {
+                    x.get("name") == owner.get("name") && x.get("kind") == owner.get("kind")
+                }) {
+                    owners.push(owner.clone());
+                }
+                Ok(())
+            })?;
+        self.note_write(&v);
+        Ok(())
+    }
+
+    /// Stores one event; failures are logged, never fatal for the pass.
+    fn record_event(&self, host: &BareMetalHost, e: &metal3_hostmodel::state::Event) {
+        let now = Time::now();
+        let ns = host.metadata.namespace_or_default();
+        let obj = json!({
+            "apiVersion": "v1",
+            "kind": EVENT_KIND,
+            "metadata": {
+                "name": format!("{}.{}", host.metadata.name, uuid::Uuid::new_v4().simple()),
+                "namespace": ns,
+            },
+            "involvedObject": {
+                "apiVersion": metal3_hostmodel::API_VERSION,
+                "kind": HOST_KIND,
+                "name": host.metadata.name,
+                "namespace": ns,
+                "uid": host.metadata.uid.clone().unwrap_or_default(),
+            },
+            "reason": e.reason,
+            "message": e.message,
+            "type": match e.type_ { StepEventType::Normal => "Normal", StepEventType::Warning => "Warning" },
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "source": { "component": "metal3-baremetal-controller" },
+        });
+        match self.store.create(obj) {
+            Ok(v) => self.note_write(&v),
+            Err(err) => {
+                tracing::warn!(host = %host.metadata.name, "cannot record event {}: {err}", e.reason)
+            }
+        }
+    }
+}
