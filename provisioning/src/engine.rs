@@ -734,6 +734,23 @@ impl Inner {
             });
         }
         let gone = self.apply(key, &host, &step)?;
+        let busy = |s: Option<ProvisioningState>| {
+            matches!(
+                s,
+                Some(
+                    ProvisioningState::Inspecting
+                        | ProvisioningState::Provisioning
+                        | ProvisioningState::Deprovisioning
+                )
+            )
+        };
+        let before = host.status.as_ref().map(|s| s.provisioning.state);
+        let after = (!gone).then_some(step.status.provisioning.state);
+        if busy(before) && !busy(after) {
+            // A slot was freed: retry delayed hosts now rather than after
+            // their backoff.
+            self.wake_delayed()?;
+        }
         Ok(ReconcileResult {
             requeue_after: match step.requeue {
                 Requeue::After(d) => Some(d),
@@ -748,6 +765,25 @@ impl Inner {
             },
             performed: ctx.outcomes,
         })
+    }
+
+    fn wake_delayed(&self) -> Result<(), StoreError> {
+        let hosts =
+            self.store
+                .list_as::<BareMetalHost>(HOST_KIND, self.opts.namespace.as_deref(), None)?;
+        for h in hosts {
+            if h.status
+                .as_ref()
+                .is_some_and(|s| s.operational_status == OperationalStatus::Delayed)
+            {
+                let ns = h.metadata.namespace_or_default().to_string();
+                self.schedule(
+                    ObjectKey::new(HOST_KIND, &ns, &h.metadata.name),
+                    Duration::ZERO,
+                );
+            }
+        }
+        Ok(())
     }
 
     fn inner_provisioner(&self) -> &dyn Provisioner {

@@ -1,0 +1,328 @@
+//! Engine logic against the in-memory store and a scripted fake provisioner
+//! (the wire is proven by the sushy-tools / ipmi_sim tests).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use metal3_hostmodel::annotations::RebootMode;
+use metal3_hostmodel::hardware::{HardwareDetails, Nic};
+use metal3_hostmodel::state::{OutcomeData, PrepareData};
+use metal3_hostmodel::{AutomatedCleaningMode, OperationalStatus};
+use metal3_provisioning::engine::{host_events, Engine, EngineOptions};
+use metal3_provisioning::provisioner::{HostRef, Outcome, Provisioner};
+use metal3_provisioning::store::{BoxFuture, MemoryStore, ObjectKey, Store};
+use serde_json::json;
+
+const ADDR: &str = "redfish+http://127.0.0.1:9/redfish/v1/Systems/1";
+
+#[derive(Default)]
+struct Fake {
+    calls: Mutex<Vec<(String, &'static str)>>,
+    power: Mutex<HashMap<String, bool>>,
+    provision_polls: Mutex<HashMap<String, u32>>,
+    /// Hosts whose provisioning never finishes.
+    hold: Mutex<HashSet<String>>,
+}
+
+impl Fake {
+    fn call(&self, h: &HostRef<'_>, what: &'static str) {
+        self.calls.lock().unwrap().push((h.id.clone(), what));
+    }
+    fn count(&self, id: &str, what: &str) -> usize {
+        let calls = self.calls.lock().unwrap();
+        calls.iter().filter(|(i, w)| i == id && *w == what).count()
+    }
+}
+
+fn ready<'a>(o: Outcome) -> BoxFuture<'a, Outcome> {
+    Box::pin(async move { o })
+}
+
+impl Provisioner for Fake {
+    fn register<'a>(&'a self, h: &'a HostRef<'a>, _: bool, _: bool) -> BoxFuture<'a, Outcome> {
+        self.call(h, "register");
+        assert!(h.credentials.is_some(), "engine must pass credentials");
+        ready(Outcome::done().with_data(OutcomeData::Registered {
+            provisioner_id: h.id.clone(),
+        }))
+    }
+    fn inspect<'a>(&'a self, h: &'a HostRef<'a>, _: bool, _: bool) -> BoxFuture<'a, Outcome> {
+        self.call(h, "inspect");
+        let hw = HardwareDetails {
+            nics: vec![Nic {
+                name: "eth0".into(),
+                mac: "00:5c:52:31:3a:01".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        ready(Outcome::done().with_data(OutcomeData::Inspection {
+            started: true,
+            details: Some(Box::new(hw)),
+        }))
+    }
+    fn prepare<'a>(&'a self, h: &'a HostRef<'a>, _: &'a PrepareData) -> BoxFuture<'a, Outcome> {
+        self.call(h, "prepare");
+        ready(Outcome::done().with_data(OutcomeData::Started(false)))
+    }
+    fn service<'a>(&'a self, h: &'a HostRef<'a>, _: bool) -> BoxFuture<'a, Outcome> {
+        self.call(h, "service");
+        ready(Outcome::done())
+    }
+    fn provision<'a>(&'a self, h: &'a HostRef<'a>, _: bool) -> BoxFuture<'a, Outcome> {
+        self.call(h, "provision");
+        if self.hold.lock().unwrap().contains(&h.id) {
+            return ready(Outcome::in_progress(Duration::from_millis(20)));
+        }
+        let mut polls = self.provision_polls.lock().unwrap();
+        let n = polls.entry(h.id.clone()).or_insert(0);
+        *n += 1;
+        if *n < 3 {
+            return ready(Outcome::in_progress(Duration::from_millis(20)));
+        }
+        self.power.lock().unwrap().insert(h.id.clone(), true);
+        ready(Outcome::done())
+    }
+    fn deprovision<'a>(
+        &'a self,
+        h: &'a HostRef<'a>,
+        _: bool,
+        _: AutomatedCleaningMode,
+    ) -> BoxFuture<'a, Outcome> {
+        self.call(h, "deprovision");
+        self.power.lock().unwrap().insert(h.id.clone(), false);
+        ready(Outcome::done())
+    }
+    fn adopt<'a>(&'a self, h: &'a HostRef<'a>, _: bool) -> BoxFuture<'a, Outcome> {
+        self.call(h, "adopt");
+        ready(Outcome::done())
+    }
+    fn power_on<'a>(&'a self, h: &'a HostRef<'a>, _: bool) -> BoxFuture<'a, Outcome> {
+        self.call(h, "power_on");
+        self.power.lock().unwrap().insert(h.id.clone(), true);
+        ready(Outcome::done())
+    }
+    fn power_off<'a>(
+        &'a self,
+        h: &'a HostRef<'a>,
+        _: RebootMode,
+        _: bool,
+    ) -> BoxFuture<'a, Outcome> {
+        self.call(h, "power_off");
+        self.power.lock().unwrap().insert(h.id.clone(), false);
+        ready(Outcome::done())
+    }
+    fn detach<'a>(&'a self, h: &'a HostRef<'a>, _: bool) -> BoxFuture<'a, Outcome> {
+        self.call(h, "detach");
+        ready(Outcome::done())
+    }
+    fn delete<'a>(&'a self, h: &'a HostRef<'a>) -> BoxFuture<'a, Outcome> {
+        self.call(h, "delete");
+        ready(Outcome::done())
+    }
+    fn has_capacity<'a>(&'a self, _: &'a HostRef<'a>) -> BoxFuture<'a, Outcome> {
+        ready(Outcome::done().with_data(OutcomeData::Capacity(true)))
+    }
+    fn update_hardware_state<'a>(&'a self, h: &'a HostRef<'a>) -> BoxFuture<'a, Outcome> {
+        let on = self
+            .power
+            .lock()
+            .unwrap()
+            .get(&h.id)
+            .copied()
+            .unwrap_or(false);
+        ready(Outcome::done().with_data(OutcomeData::PowerState(Some(on))))
+    }
+}
+
+fn setup(opts: EngineOptions, hosts: &[&str]) -> (Arc<MemoryStore>, Arc<Fake>, Engine) {
+    let store = Arc::new(MemoryStore::new());
+    for h in hosts {
+        store
+            .create(secret(&format!("{h}-bmc"), "admin", "pw"))
+            .unwrap();
+        store.create(host(h, ADDR, json!({}))).unwrap();
+    }
+    let fake = Arc::new(Fake::default());
+    let engine = Engine::new(store.clone(), fake.clone(), opts);
+    (store, fake, engine)
+}
+
+fn opts() -> EngineOptions {
+    EngineOptions {
+        concurrency: 2,
+        ..EngineOptions::default()
+    }
+}
+
+fn keys(names: &[&str]) -> Vec<ObjectKey> {
+    names.iter().map(|n| host_key(n)).collect()
+}
+
+#[tokio::test]
+async fn registers_inspects_and_reaches_available_with_events_and_hardware_data() {
+    let (store, fake, engine) = setup(opts(), &["h0"]);
+    engine
+        .run_hosts_until_settled(&keys(&["h0"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(state(store.as_ref(), "h0"), "available");
+    let h = get_host(store.as_ref(), "h0").unwrap();
+    assert!(h
+        .metadata
+        .finalizers
+        .contains(&"baremetalhost.metal3.io".to_string()));
+    let st = h.status.unwrap();
+    assert_eq!(st.hardware.unwrap().nics[0].mac, "00:5c:52:31:3a:01");
+    assert!(st.good_credentials.is_some());
+    // HardwareData recreated with owner and finalizer.
+    let hd = store
+        .get(&ObjectKey::new("HardwareData", "default", "h0"))
+        .unwrap();
+    assert_eq!(hd["spec"]["hardware"]["nics"][0]["name"], "eth0");
+    assert_eq!(hd["metadata"]["ownerReferences"][0]["name"], "h0");
+    // Secret claimed: label, owner, finalizer.
+    let s = store
+        .get(&ObjectKey::new("Secret", "default", "h0-bmc"))
+        .unwrap();
+    assert_eq!(
+        s["metadata"]["labels"]["environment.metal3.io"],
+        "baremetal"
+    );
+    assert_eq!(
+        s["metadata"]["finalizers"][0],
+        "baremetalhost.metal3.io/secret"
+    );
+    assert_eq!(fake.count("default/h0", "inspect"), 1);
+    // Events kept in the store for `describe`.
+    let ev = host_events(store.as_ref(), "default", "h0").unwrap();
+    assert!(!ev.is_empty(), "no events recorded");
+    assert!(ev
+        .iter()
+        .all(|e| !e.reason.is_empty() && !e.time.is_empty()));
+}
+
+#[tokio::test]
+async fn provisioning_polls_without_holding_workers_and_limit_delays_others() {
+    // One worker, limit 1: h0 provisions (held forever), h1 must wait delayed
+    // while h0's polls don't starve it of reconciles.
+    let o = EngineOptions {
+        concurrency: 1,
+        provisioning_limit: 1,
+        ..EngineOptions::default()
+    };
+    let (store, fake, engine) = setup(o, &["h0", "h1"]);
+    engine
+        .run_hosts_until_settled(&keys(&["h0", "h1"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    fake.hold.lock().unwrap().insert("default/h0".into());
+    for n in ["h0", "h1"] {
+        edit_host(store.as_ref(), n, |v| {
+            v["spec"]["online"] = json!(true);
+            v["spec"]["image"] = json!({"url": "http://127.0.0.1:9/x.iso", "format": "live-iso"});
+        });
+    }
+    // h0 first so it takes the only slot.
+    engine.reconcile_once(&host_key("h0")).await.unwrap();
+    engine.reconcile_once(&host_key("h0")).await.unwrap();
+    assert_eq!(state(store.as_ref(), "h0"), "provisioning");
+    let s = store.clone();
+    let f = fake.clone();
+    let stop = async move {
+        wait_for(20, "h1 delayed and h0 polled", || {
+            let h1 = get_host(s.as_ref(), "h1").and_then(|h| h.status);
+            h1.is_some_and(|st| st.operational_status == OperationalStatus::Delayed)
+                && f.count("default/h0", "provision") >= 4
+        })
+        .await;
+    };
+    engine.run_until(stop).await.unwrap();
+    assert_eq!(state(store.as_ref(), "h1"), "available");
+    // Release h0: it finishes, then h1 gets the slot and provisions too.
+    fake.hold.lock().unwrap().clear();
+    engine
+        .run_hosts_until_settled(&keys(&["h0", "h1"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(state(store.as_ref(), "h0"), "provisioned");
+    assert_eq!(state(store.as_ref(), "h1"), "provisioned");
+    assert!(
+        get_host(store.as_ref(), "h1")
+            .unwrap()
+            .status
+            .unwrap()
+            .powered_on
+    );
+}
+
+#[tokio::test]
+async fn deletion_deprovisions_then_removes_finalizers_and_releases_secret() {
+    let (store, fake, engine) = setup(opts(), &["h0"]);
+    edit_host(store.as_ref(), "h0", |v| {
+        v["spec"]["online"] = json!(true);
+        v["spec"]["image"] = json!({"url": "http://127.0.0.1:9/x.iso", "format": "live-iso"});
+    });
+    engine
+        .run_hosts_until_settled(&keys(&["h0"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(state(store.as_ref(), "h0"), "provisioned");
+    store.delete(&host_key("h0")).unwrap();
+    engine
+        .run_hosts_until_settled(&keys(&["h0"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(get_host(store.as_ref(), "h0").is_none(), "host still there");
+    assert_eq!(fake.count("default/h0", "deprovision"), 1);
+    assert_eq!(fake.count("default/h0", "delete"), 1);
+    let s = store
+        .get(&ObjectKey::new("Secret", "default", "h0-bmc"))
+        .unwrap();
+    assert!(s["metadata"]
+        .get("finalizers")
+        .is_none_or(|f| f.as_array().unwrap().is_empty()));
+    assert!(store
+        .get(&ObjectKey::new("HardwareData", "default", "h0"))
+        .unwrap_err()
+        .is_not_found());
+}
+
+#[tokio::test]
+async fn missing_secret_is_a_registration_error_until_created() {
+    let store = Arc::new(MemoryStore::new());
+    store.create(host("h0", ADDR, json!({}))).unwrap();
+    let fake = Arc::new(Fake::default());
+    let engine = Engine::new(store.clone(), fake.clone(), opts());
+    engine
+        .run_hosts_until_settled(&keys(&["h0"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let st = get_host(store.as_ref(), "h0").unwrap().status.unwrap();
+    assert_eq!(st.operational_status, OperationalStatus::Error);
+    assert!(
+        st.error_message.contains("default/h0-bmc"),
+        "{}",
+        st.error_message
+    );
+    assert_eq!(fake.count("default/h0", "register"), 0);
+    // The controller reacts to the Secret appearing (change feed).
+    let s = store.clone();
+    let stop = async move {
+        wait_for(20, "available", || state(s.as_ref(), "h0") == "available").await;
+    };
+    let s2 = store.clone();
+    let creator = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        s2.create(secret("h0-bmc", "admin", "pw")).unwrap();
+    });
+    engine.run_until(stop).await.unwrap();
+    creator.await.unwrap();
+    assert!(fake.count("default/h0", "register") >= 1);
+}
