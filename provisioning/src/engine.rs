@@ -220,6 +220,8 @@ struct Queue {
     running: HashSet<ObjectKey>,
     /// Consecutive transient errors per host (backoff).
     errors: HashMap<ObjectKey, u32>,
+    /// Finished passes per host (one-shot runs wait for a fresh pass).
+    passes: HashMap<ObjectKey, u64>,
     /// Revisions the engine wrote itself: their change events are not
     /// re-queued, so the step's own requeue decides the next pass.
     own_writes: HashSet<u64>,
@@ -338,11 +340,27 @@ impl Engine {
         let only: HashSet<ObjectKey> = keys.iter().cloned().collect();
         let store = self.inner.store.clone();
         let check_keys = keys.to_vec();
+        let inner = self.inner.clone();
+        let start_passes: HashMap<ObjectKey, u64> = {
+            let q = lock(&self.inner.queue);
+            keys.iter()
+                .map(|k| (k.clone(), q.passes.get(k).copied().unwrap_or(0)))
+                .collect()
+        };
+        // Busy = not yet reconciled in this run, being reconciled, or due
+        // again within a second (an operation in progress).
+        let busy = move |k: &ObjectKey| {
+            let q = lock(&inner.queue);
+            let soon = Instant::now() + Duration::from_secs(1);
+            q.passes.get(k).copied().unwrap_or(0) <= start_passes.get(k).copied().unwrap_or(0)
+                || q.running.contains(k)
+                || q.due.get(k).is_some_and(|at| *at <= soon)
+        };
         let unsettled = move || -> Result<Vec<String>, StoreError> {
             let mut out = Vec::new();
             for k in &check_keys {
                 match store.get_as::<BareMetalHost>(k) {
-                    Ok(h) if host_settled(&h) => {}
+                    Ok(h) if host_settled(&h) && !busy(k) => {}
                     Ok(h) => out.push(format!(
                         "{}/{} ({})",
                         k.namespace,
@@ -361,8 +379,6 @@ impl Engine {
         let result: Arc<Mutex<Result<(), EngineError>>> = Arc::new(Mutex::new(Ok(())));
         let result2 = result.clone();
         let stop = async move {
-            // Give every host at least one pass before judging it settled.
-            tokio::time::sleep(Duration::from_millis(50)).await;
             loop {
                 match unsettled() {
                     Ok(v) if v.is_empty() => return,
@@ -521,6 +537,7 @@ impl Inner {
         let next = {
             let mut q = lock(&self.queue);
             q.running.remove(key);
+            *q.passes.entry(key.clone()).or_insert(0) += 1;
             let failed = match &r {
                 Ok(res) => res.transient_error.clone(),
                 Err(e) => Some(e.to_string()),
