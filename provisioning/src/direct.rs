@@ -677,3 +677,73 @@ impl Provisioner for DirectProvisioner {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redfish_inventory_maps_to_hostmodel_with_empty_parts_omitted() {
+        let src = rf::HardwareDetails {
+            system_vendor: rf::SystemVendor {
+                manufacturer: "Sushy".into(),
+                ..Default::default()
+            },
+            ram_mebibytes: 4096,
+            nics: vec![rf::Nic {
+                name: "eth0".into(),
+                mac: "00:5c:52:31:3a:00".into(),
+                speed_gbps: 10,
+                pxe: true,
+                ..Default::default()
+            }],
+            storage: vec![rf::Storage {
+                name: "sda".into(),
+                type_: Some(rf::DiskType::Ssd),
+                size_bytes: 1 << 30,
+                ..Default::default()
+            }],
+            cpu: rf::Cpu {
+                arch: "x86_64".into(),
+                count: 4,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let h = hardware_from_redfish(&src);
+        assert_eq!(
+            h.system_vendor.as_ref().map(|v| v.manufacturer.as_str()),
+            Some("Sushy")
+        );
+        assert_eq!(h.firmware, None, "empty BIOS info is omitted, not {{}}");
+        assert_eq!(h.ram_mebibytes, 4096);
+        assert_eq!(h.nics[0].mac, "00:5c:52:31:3a:00");
+        assert_eq!((h.nics[0].speed_gbps, h.nics[0].pxe), (10, Some(true)));
+        assert_eq!(h.storage[0].type_, Some(hm::DiskType::Ssd));
+        assert_eq!(h.storage[0].size_bytes, 1 << 30);
+        assert_eq!(
+            h.cpu.as_ref().map(|c| (c.arch.as_str(), c.count)),
+            Some(("x86_64", 4))
+        );
+        let empty = hardware_from_redfish(&rf::HardwareDetails::default());
+        assert_eq!(empty, HardwareDetails::default());
+    }
+
+    #[test]
+    fn unsupported_hosts_get_messages_naming_the_fix() {
+        let mut host = BareMetalHost::default();
+        let ipmi = BmcAddress::parse("ipmi://127.0.0.1:623");
+        let Ok(ipmi) = ipmi else {
+            return assert!(ipmi.is_ok());
+        };
+        let m = unsupported_reason(&host, &ipmi).unwrap_or_default();
+        assert!(m.contains("automatedCleaningMode: disabled"), "{m}");
+        host.spec.automated_cleaning_mode = Some(AutomatedCleaningMode::Disabled);
+        let m = unsupported_reason(&host, &ipmi).unwrap_or_default();
+        assert!(m.contains("inspectionMode: disabled"), "{m}");
+        host.metadata
+            .annotations
+            .insert(annotations::HARDWARE_DETAILS.into(), "{}".into());
+        assert_eq!(unsupported_reason(&host, &ipmi), None);
+    }
+}

@@ -586,7 +586,15 @@ impl Inner {
                 return Ok(());
             }
             tokio::select! {
-                r = self.store.wait_for_change(revision) => { r?; }
+                r = self.store.wait_for_change(revision) => {
+                    if let Err(e) = r {
+                        // Keep the controller alive through store hiccups;
+                        // the queued due times still drive the workers.
+                        tracing::warn!("waiting for store changes: {e}; retrying in 1s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
                 _ = stop.changed() => return Ok(()),
             }
             let events = match self.store.watch(revision) {
