@@ -21,6 +21,8 @@ pub mod credentials;
 #[cfg(feature = "clients")]
 pub mod budget;
 #[cfg(feature = "clients")]
+pub mod connect;
+#[cfg(feature = "clients")]
 pub mod error;
 #[cfg(feature = "clients")]
 pub mod ipmi;
@@ -29,6 +31,8 @@ pub mod ops;
 #[cfg(feature = "clients")]
 pub mod redfish;
 
+#[cfg(feature = "clients")]
+pub use connect::{Bmc, ConnectOptions};
 pub use credentials::Credentials;
 #[cfg(feature = "clients")]
 pub use error::{BmcError, BmcErrorKind};
