@@ -87,17 +87,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "pools": [{"start": "10.0.0.0", "subnet": "10.0.0.0/16"}]});
     let slash16_random = serde_json::json!({"namePrefix": "b", "allocationStrategy": "random",
         "pools": [{"start": "10.0.0.0", "subnet": "10.0.0.0/16"}]});
-    let (seq, rnd) = if full {
-        (slash16, slash16_random)
+    let (seq, rnd, v4_label) = if full {
+        (slash16, slash16_random, "/16")
     } else {
         let small = |s: &str| {
             serde_json::json!({"namePrefix": "b", "allocationStrategy": s,
             "pools": [{"start": "10.0.0.0", "subnet": "10.0.0.0/20"}]})
         };
-        (small("sequential"), small("random"))
+        (small("sequential"), small("random"), "/20")
     };
-    scenario("v4 /16 sequential", seq, 1, v4, w)?;
-    scenario("v4 /16 random", rnd, 42, v4, w)?;
+    scenario(&format!("v4 {v4_label} sequential"), seq, 1, v4, w)?;
+    scenario(&format!("v4 {v4_label} random"), rnd, 42, v4, w)?;
     scenario(
         "v6 /64 sequential",
         serde_json::json!({"namePrefix": "b", "pools": [{"subnet": "2001:db8::/64"}]}),

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use metal3_hostmodel::{meta::OwnerReference, ObjectMeta, ObjectReference};
+use metal3_hostmodel::{meta::OwnerReference, Condition, ObjectMeta, ObjectReference, Time};
 
 use crate::addr::{self, Range};
 use crate::error::IpamError;
@@ -242,6 +242,33 @@ impl Allocation {
                 gateway: self.gateway.clone(),
                 dns_servers: self.dns_servers.clone(),
             },
+        }
+    }
+
+    /// `IPClaim.status` after success: a reference to the IPAddress, no error.
+    pub fn ipclaim_status(&self, pool_namespace: &str) -> IPClaimStatus {
+        IPClaimStatus {
+            address: Some(ObjectReference {
+                name: self.name.clone(),
+                namespace: pool_namespace.into(),
+                ..ObjectReference::default()
+            }),
+            error_message: None,
+        }
+    }
+
+    /// CAPI `IPAddressClaim.status` after success: `addressRef` and `Ready=True`.
+    pub fn capi_claim_status(&self, now: Time) -> CapiIPAddressClaimStatus {
+        CapiIPAddressClaimStatus {
+            conditions: vec![Condition {
+                type_: "Ready".into(),
+                status: "True".into(),
+                last_transition_time: Some(now),
+                ..Condition::default()
+            }],
+            address_ref: Some(LocalReference {
+                name: self.name.clone(),
+            }),
         }
     }
 

@@ -489,3 +489,42 @@ fn claim_request_reads_annotation() {
         ("x", Some("10.0.0.1"), false)
     );
 }
+
+#[test]
+fn claim_status_helpers() {
+    let p = docs_pool();
+    let mut a = PoolAllocator::from_pool(&p).unwrap();
+    let ok = a.allocate(&claim("a")).unwrap();
+    assert_eq!(
+        serde_json::to_value(ok.ipclaim_status("default")).unwrap(),
+        json!({"address": {"name": "test1-prov-192-168-0-10", "namespace": "default"}})
+    );
+    let now = Time::from_unix(1_700_000_000);
+    let capi = serde_json::to_value(ok.capi_claim_status(now)).unwrap();
+    assert_eq!(
+        capi["addressRef"],
+        json!({"name": "test1-prov-192-168-0-10"})
+    );
+    assert_eq!(capi["conditions"][0]["type"], "Ready");
+    assert_eq!(capi["conditions"][0]["status"], "True");
+    let e = a
+        .allocate(&claim_with("b", Some("192.168.0.10")))
+        .unwrap_err();
+    assert_eq!(
+        serde_json::to_value(e.ipclaim_status()).unwrap(),
+        json!({"errorMessage": "Requested IP not available"})
+    );
+    let c = serde_json::to_value(e.capi_claim_status(now)).unwrap();
+    assert_eq!(
+        (
+            &c["conditions"][0]["status"],
+            &c["conditions"][0]["reason"],
+            &c["conditions"][0]["message"]
+        ),
+        (
+            &json!("False"),
+            &json!("AllocationFailed"),
+            &json!("Requested IP not available")
+        )
+    );
+}
