@@ -406,3 +406,48 @@ proptest! {
         run_random(true, shapes, pre, ops, seed)?;
     }
 }
+
+/// Values clustered at both ends of u128 so overflow edges are hit.
+fn edge_value() -> impl Strategy<Value = u128> {
+    prop_oneof![
+        (0u128..48),
+        (0u128..48).prop_map(|d| u128::MAX - d),
+        (0u128..48).prop_map(|d| (1u128 << 64) + d),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The interval set behaves exactly like a plain set of addresses.
+    #[test]
+    fn used_set_matches_btreeset(
+        ops in proptest::collection::vec((any::<bool>(), edge_value()), 1..200),
+        queries in proptest::collection::vec((edge_value(), edge_value()), 1..20),
+    ) {
+        let mut set = metal3_ipam::UsedSet::default();
+        let mut model = std::collections::BTreeSet::new();
+        for (insert, x) in ops {
+            if insert {
+                prop_assert_eq!(set.insert(x), model.insert(x));
+            } else {
+                prop_assert_eq!(set.remove(x), model.remove(&x));
+            }
+            prop_assert_eq!(set.len(), model.len() as u128);
+            prop_assert!(set.runs() <= model.len());
+        }
+        for (a, b) in queries {
+            let (lo, hi) = (a.min(b), a.max(b));
+            // Written as c - 1 == hi - lo so [0, u128::MAX] cannot overflow.
+            let c = model.range(lo..=hi).count() as u128;
+            let want = if c > 0 && c - 1 == hi - lo {
+                None
+            } else {
+                // The answer is at most len(model) steps above lo.
+                (lo..=hi).find(|x| !model.contains(x))
+            };
+            prop_assert_eq!(set.first_free(lo, hi), want, "lo {} hi {}", lo, hi);
+            prop_assert_eq!(set.contains(lo), model.contains(&lo));
+        }
+    }
+}
