@@ -113,6 +113,28 @@ fn crud(s: &dyn Store) {
     );
     assert_eq!(s.list("Secret", None, None).unwrap().items.len(), 0);
 
+    // The visitor sees objects in namespace/name order and can stop the listing.
+    let mut seen = Vec::new();
+    let err = s
+        .list_with("BareMetalHost", None, None, &mut |o| {
+            seen.push(o.key());
+            Err(StoreError::Invalid {
+                key: o.key(),
+                reason: "stop".into(),
+            })
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { .. }));
+    assert_eq!(seen, [key("host-0")]);
+    let raw = s.list_raw("BareMetalHost", None, None).unwrap();
+    let names: Vec<&str> = raw.items.iter().map(|o| o.key.name.as_str()).collect();
+    assert_eq!(names[0], "host-0");
+    assert_eq!(raw.items.len(), 2);
+    assert_eq!(
+        serde_json::from_str::<Value>(&raw.items[0].json).unwrap(),
+        created
+    );
+
     match s.delete(&key("host-0")).unwrap() {
         DeleteOutcome::Deleted(last) => {
             assert_eq!(last["metadata"]["uid"], created["metadata"]["uid"])
@@ -414,6 +436,18 @@ fn secrets_stay_secret(s: &dyn Store) {
     );
     assert!(matches!(errors.last(), Some(StoreError::Decode { .. })));
     let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, VALUE);
+    let raw = s.list_raw("Secret", None, None).unwrap();
+    assert!(raw.items.iter().any(|o| o.json.contains(&encoded)));
+    let shown = format!("{raw:?}");
+    assert!(
+        !shown.contains(&encoded) && shown.contains("Secret/default/plain"),
+        "{shown}"
+    );
+    s.list_with("Secret", None, None, &mut |o| {
+        assert!(!format!("{o:?}").contains(&encoded));
+        Ok(())
+    })
+    .unwrap();
     for e in &errors {
         for text in [e.to_string(), format!("{e:?}")] {
             assert!(!text.contains(VALUE), "{text}");
@@ -582,6 +616,7 @@ fn sqlite_file_mode_is_0600() {
     s.create(host("h", json!({}))).unwrap();
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(&dir.0.join("store.db-wal")), 0o600);
+    assert_eq!(mode(&dir.0.join("store.db-shm")), 0o600);
     drop(s);
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
