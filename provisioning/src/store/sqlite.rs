@@ -20,7 +20,7 @@
 //! * The schema is versioned in `meta`; [`MIGRATIONS`] lists the steps, each
 //!   applied once in order inside the write lock.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -101,6 +101,8 @@ pub struct SqliteStore {
     options: SqliteOptions,
     conn: Mutex<Connection>,
     poll: Mutex<Poll>,
+    file: PathBuf,
+    readers: Mutex<Vec<Connection>>,
     revision_tx: watch::Sender<u64>,
 }
 
@@ -133,6 +135,8 @@ impl SqliteStore {
             path: display,
             options,
             conn: Mutex::new(conn),
+            file: path.to_path_buf(),
+            readers: Mutex::new(Vec::new()),
             poll: Mutex::new(Poll {
                 conn: poll_conn,
                 data_version: None,
@@ -323,6 +327,60 @@ impl SqliteStore {
             self.persist(tx, &key, Some(id), &write, false, revision)?;
             Ok(outcome(write))
         })
+    }
+
+    /// Runs a list query on `conn` (see [`Store::list_with`]).
+    fn list_on(
+        &self,
+        conn: &mut Connection,
+        kind: &str,
+        sql: &str,
+        args: &[String],
+        visit: &mut dyn FnMut(RawRef<'_>) -> Result<()>,
+    ) -> Result<u64> {
+        let context = format!("list {kind}");
+        // One read transaction: the revision and the rows are one snapshot.
+        let tx = conn.transaction().map_err(self.db_err(&context))?;
+        let revision = read_meta(&tx, "revision").map_err(self.db_err(&context))?;
+        let mut st = tx.prepare_cached(sql).map_err(self.db_err(&context))?;
+        let mut rows = st
+            .query(params_from_iter(args.iter()))
+            .map_err(self.db_err(&context))?;
+        // Rows are handed out as borrowed text straight from SQLite's
+        // buffers: a 10 000-host list then allocates only what the caller
+        // decodes into.
+        while let Some(row) = rows.next().map_err(self.db_err(&context))? {
+            let text = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
+            let (ns, name, json) = (text(0), text(1), text(2));
+            let (ns, name, json) = (
+                ns.map_err(self.db_err(&context))?,
+                name.map_err(self.db_err(&context))?,
+                json.map_err(self.db_err(&context))?,
+            );
+            visit(RawRef {
+                kind,
+                namespace: ns,
+                name,
+                json,
+            })?;
+        }
+        Ok(revision)
+    }
+
+    /// A read connection from the pool, or a new one.
+    fn take_reader(&self) -> Result<Connection> {
+        if let Some(conn) = lock(&self.readers).pop() {
+            return Ok(conn);
+        }
+        connect(&self.file, &self.path, &self.options)
+    }
+
+    /// Returns a read connection to the pool (keeping a few).
+    fn put_reader(&self, conn: Connection) {
+        let mut readers = lock(&self.readers);
+        if readers.len() < 4 {
+            readers.push(conn);
+        }
     }
 
     /// The store revision as seen by the polling connection, re-read only when
@@ -563,34 +621,12 @@ impl Store for SqliteStore {
             sql.push_str(&requirement_sql(req, &mut args));
         }
         sql.push_str(" ORDER BY o.namespace, o.name");
-        let context = format!("list {kind}");
-        let mut conn = lock(&self.conn);
-        // One read transaction: the revision and the rows are one snapshot.
-        let tx = conn.transaction().map_err(self.db_err(&context))?;
-        let revision = read_meta(&tx, "revision").map_err(self.db_err(&context))?;
-        let mut st = tx.prepare_cached(&sql).map_err(self.db_err(&context))?;
-        let mut rows = st
-            .query(params_from_iter(args.iter()))
-            .map_err(self.db_err(&context))?;
-        // Rows are handed out as borrowed text straight from SQLite's
-        // buffers: a 10 000-host list then allocates only what the caller
-        // decodes into.
-        while let Some(row) = rows.next().map_err(self.db_err(&context))? {
-            let text = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
-            let (ns, name, json) = (text(0), text(1), text(2));
-            let (ns, name, json) = (
-                ns.map_err(self.db_err(&context))?,
-                name.map_err(self.db_err(&context))?,
-                json.map_err(self.db_err(&context))?,
-            );
-            visit(RawRef {
-                kind,
-                namespace: ns,
-                name,
-                json,
-            })?;
-        }
-        Ok(revision)
+        // A pooled reader, not the shared connection: `visit` may then call
+        // back into this store, and long lists do not hold up other calls.
+        let mut conn = self.take_reader()?;
+        let result = self.list_on(&mut conn, kind, &sql, &args, visit);
+        self.put_reader(conn);
+        result
     }
 
     fn create(&self, obj: Value) -> Result<Value> {

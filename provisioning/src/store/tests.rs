@@ -126,6 +126,16 @@ fn crud(s: &dyn Store) {
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid { .. }));
     assert_eq!(seen, [key("host-0")]);
+    // The visitor may call back into the store (no lock is held while it runs).
+    let mut fetched = 0;
+    s.list_with("BareMetalHost", None, None, &mut |o| {
+        let again = s.get(&o.key())?;
+        assert_eq!(serde_json::from_str::<Value>(o.json).unwrap(), again);
+        fetched += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(fetched, 2);
     let raw = s.list_raw("BareMetalHost", None, None).unwrap();
     let names: Vec<&str> = raw.items.iter().map(|o| o.key.name.as_str()).collect();
     assert_eq!(names[0], "host-0");
