@@ -53,6 +53,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use metal3_hostmodel::Object;
+
 pub use memory::MemoryStore;
 pub use selector::{LabelSelector, Requirement, SelectorError};
 pub use sqlite::{SqliteOptions, SqliteStore, SCHEMA_VERSION};
@@ -521,6 +523,11 @@ pub trait StoreExt: Store {
         Ok(items)
     }
 
+    /// The object under `key` as the typed [`Object`] of its kind.
+    fn get_object(&self, key: &ObjectKey) -> Result<Object> {
+        to_object(key, self.get(key)?)
+    }
+
     /// [`Store::create`] of a typed object, returning it as stored.
     fn create_typed<T: Serialize + DeserializeOwned>(&self, obj: &T) -> Result<T> {
         let value = encode(obj)?;
@@ -556,6 +563,46 @@ pub fn decode<T: DeserializeOwned>(key: &ObjectKey, value: Value) -> Result<T> {
     serde_json::from_value(value).map_err(|e| StoreError::Decode {
         key: key.clone(),
         reason: describe_json_error(key, &e),
+    })
+}
+
+/// Decodes a stored object into the typed [`Object`] of `key.kind`.
+pub fn to_object(key: &ObjectKey, value: Value) -> Result<Object> {
+    use metal3_hostmodel::other;
+    Ok(match key.kind.as_str() {
+        "BareMetalHost" => Object::BareMetalHost(Box::new(decode(key, value)?)),
+        "Secret" => Object::Secret(Box::new(decode(key, value)?)),
+        "HardwareData" => {
+            Object::HardwareData(Box::new(decode::<other::HardwareData>(key, value)?))
+        }
+        "HostFirmwareSettings" => Object::HostFirmwareSettings(Box::new(decode::<
+            other::HostFirmwareSettings,
+        >(key, value)?)),
+        "FirmwareSchema" => {
+            Object::FirmwareSchema(Box::new(decode::<other::FirmwareSchema>(key, value)?))
+        }
+        "HostFirmwareComponents" => Object::HostFirmwareComponents(Box::new(decode::<
+            other::HostFirmwareComponents,
+        >(key, value)?)),
+        "PreprovisioningImage" => Object::PreprovisioningImage(Box::new(decode::<
+            other::PreprovisioningImage,
+        >(key, value)?)),
+        "DataImage" => Object::DataImage(Box::new(decode::<other::DataImage>(key, value)?)),
+        "BMCEventSubscription" => Object::BMCEventSubscription(Box::new(decode::<
+            other::BMCEventSubscription,
+        >(key, value)?)),
+        "HostUpdatePolicy" => {
+            Object::HostUpdatePolicy(Box::new(decode::<other::HostUpdatePolicy>(key, value)?))
+        }
+        "HostNetworkAttachment" => Object::HostNetworkAttachment(Box::new(decode::<
+            other::HostNetworkAttachment,
+        >(key, value)?)),
+        _ => {
+            return Err(StoreError::Decode {
+                key: key.clone(),
+                reason: "no typed form for this kind".into(),
+            })
+        }
     })
 }
 

@@ -508,6 +508,25 @@ fn typed_access(s: &dyn Store) {
         .unwrap();
     assert!(!updated.spec.online);
     assert_eq!(updated.metadata.generation, Some(2));
+
+    let object = s.get_object(&key("typed")).unwrap();
+    assert_eq!(object.key(), "BareMetalHost/default/typed");
+    assert!(matches!(&object, metal3_hostmodel::Object::BareMetalHost(h) if **h == updated));
+    s.create(
+        json!({"apiVersion": "metal3.io/v1alpha1", "kind": "HardwareData",
+                    "metadata": {"name": "typed"}, "spec": {}}),
+    )
+    .unwrap();
+    let hd = s
+        .get_object(&ObjectKey::new("HardwareData", "default", "typed"))
+        .unwrap();
+    assert_eq!(hd.kind(), "HardwareData");
+    s.create(json!({"kind": "Unknown", "metadata": {"name": "x"}}))
+        .unwrap();
+    let err = s
+        .get_object(&ObjectKey::new("Unknown", "default", "x"))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Decode { .. }), "{err}");
 }
 
 /// Several threads increment one annotation through `update_with_retry`.
