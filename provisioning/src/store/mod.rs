@@ -103,6 +103,26 @@ impl ObjectKey {
     }
 }
 
+impl std::str::FromStr for ObjectKey {
+    type Err = String;
+
+    /// Parses `kind/namespace/name`, or `kind/name` for the `default` namespace.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [kind, ns, name] if !kind.is_empty() && !name.is_empty() => {
+                Ok(ObjectKey::new(kind, ns, name))
+            }
+            [kind, name] if !kind.is_empty() && !name.is_empty() => {
+                Ok(ObjectKey::new(kind, "", name))
+            }
+            _ => Err(format!(
+                "object key {s:?}: expected kind/namespace/name or kind/name"
+            )),
+        }
+    }
+}
+
 /// Debug shows the `kind/namespace/name` form so error dumps stay readable.
 impl fmt::Debug for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

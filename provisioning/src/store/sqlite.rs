@@ -630,7 +630,9 @@ impl Store for SqliteStore {
     }
 
     fn create(&self, obj: Value) -> Result<Value> {
-        self.write_tx("create", |tx, revision| {
+        // The name may still be generated; the key as given is the best label.
+        let context = format!("create {}", ObjectKey::of(&obj));
+        self.write_tx(&context, |tx, revision| {
             let (key, obj) = logic::prepare_create(obj, revision)?;
             if self.load(tx, &key)?.is_some() {
                 return Err(StoreError::AlreadyExists { key });

@@ -550,6 +550,19 @@ fn count(s: &dyn Store, k: &ObjectKey) -> u64 {
         .unwrap()
 }
 
+#[test]
+fn object_keys_parse_and_print() {
+    let k: ObjectKey = "BareMetalHost/ns1/host-0".parse().unwrap();
+    assert_eq!(k, ObjectKey::new("BareMetalHost", "ns1", "host-0"));
+    assert_eq!(k.to_string(), "BareMetalHost/ns1/host-0");
+    assert_eq!(format!("{k:?}"), "\"BareMetalHost/ns1/host-0\"");
+    let short: ObjectKey = "Secret/bmc".parse().unwrap();
+    assert_eq!(short.to_string(), "Secret/default/bmc");
+    for bad in ["", "BareMetalHost", "a/b/c/d", "/ns/name", "Kind/ns/"] {
+        assert!(bad.parse::<ObjectKey>().is_err(), "{bad}");
+    }
+}
+
 macro_rules! conformance {
     ($($test:ident),*) => {
         mod memory_backend {
