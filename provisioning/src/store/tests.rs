@@ -768,15 +768,17 @@ fn sqlite_wait_for_change_sees_other_connections() {
     rt.block_on(async {
         let rev = watcher.revision().unwrap();
         let writer_path = path.clone();
+        let (go, wait_go) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
             // A separate store: its writes reach `watcher` only through the file.
             let writer = SqliteStore::open(&writer_path).unwrap();
+            wait_go.recv().unwrap();
             writer.create(host("h", json!({}))).unwrap();
         });
         let still_waiting =
-            tokio::time::timeout(Duration::from_millis(20), watcher.wait_for_change(rev)).await;
+            tokio::time::timeout(Duration::from_millis(50), watcher.wait_for_change(rev)).await;
         assert!(still_waiting.is_err(), "nothing was written yet");
+        go.send(()).unwrap();
         let got = tokio::time::timeout(Duration::from_secs(5), watcher.wait_for_change(rev))
             .await
             .unwrap()
