@@ -22,6 +22,10 @@
 //!   revision, which is also the object's `resourceVersion` (as with etcd).
 //!   [`Store::watch`] returns the events after a revision and
 //!   [`Store::wait_for_change`] waits for the next one.
+//! * Lists are built on [`Store::list_with`], which hands out each object as
+//!   borrowed JSON text: [`StoreExt::list_as`] decodes straight into the
+//!   caller's type, which for 10 000 hosts costs a fraction of building
+//!   [`serde_json::Value`] trees (see the crate README for figures).
 //! * Secrets are kept as Kubernetes keeps them: `stringData` is merged into
 //!   `data` (base64) on write and never stored. Errors name the object key and
 //!   what is wrong, never Secret values.

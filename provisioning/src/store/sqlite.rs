@@ -17,6 +17,8 @@
 //!   across processes polls `PRAGMA data_version` (a counter that changes
 //!   when another connection commits, costing no table read), in-process
 //!   writes wake waiters at once through a `tokio::sync::watch` channel.
+//! * Writes and point reads share one connection; lists run on pooled read
+//!   connections (WAL snapshots), so a long list holds up nobody.
 //! * The schema is versioned in `meta`; [`MIGRATIONS`] lists the steps, each
 //!   applied once in order inside the write lock.
 
