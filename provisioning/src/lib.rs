@@ -6,3 +6,8 @@
 //! `metal3-hostmodel` state machine come next.
 
 pub mod store;
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
