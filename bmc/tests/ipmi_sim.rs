@@ -427,9 +427,31 @@ async fn closed_port_is_unreachable_fast() {
     assert!(e.to_string().contains("refused"), "{e}");
 }
 
-/// A UDP proxy between client and BMC that drops every other datagram in
-/// each direction; returns its port and the count of dropped datagrams.
-async fn lossy_proxy(bmc_port: u16) -> (u16, Arc<AtomicUsize>) {
+/// What the test proxy does to traffic.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Drop every other datagram in each direction.
+    DropEveryOther,
+    /// Flip one byte in every other in-session datagram from the BMC (past the
+    /// RMCP header). Pre-session RMCP+ messages have no integrity field to check.
+    CorruptEveryOtherAnswer,
+    /// Flip one byte in every in-session datagram from the BMC.
+    CorruptEveryAnswer,
+}
+
+/// Whether a datagram belongs to an established session (authenticated RMCP+,
+/// or IPMI 1.5 with an auth type and a session ID).
+fn in_session(p: &[u8]) -> bool {
+    match p.get(4) {
+        Some(0x06) => p.get(5).is_some_and(|t| t & 0x40 != 0),
+        Some(0) | None => false,
+        Some(_) => p.get(9..13).is_some_and(|sid| sid != [0, 0, 0, 0]),
+    }
+}
+
+/// A UDP proxy between client and BMC applying `fault`; returns its port and
+/// the count of datagrams it dropped or damaged.
+async fn faulty_proxy(bmc_port: u16, fault: Fault) -> (u16, Arc<AtomicUsize>) {
     let front = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let back = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     back.connect(("127.0.0.1", bmc_port)).await.unwrap();
@@ -446,13 +468,22 @@ async fn lossy_proxy(bmc_port: u16) -> (u16, Arc<AtomicUsize>) {
                     let Ok((n, from)) = r else { return };
                     client = Some(from);
                     up += 1;
-                    if up % 2 == 0 { d.fetch_add(1, Ordering::SeqCst); continue; }
+                    if matches!(fault, Fault::DropEveryOther) && up % 2 == 0 { d.fetch_add(1, Ordering::SeqCst); continue; }
                     let _ = back.send(&b1[..n]).await;
                 }
                 r = back.recv(&mut b2) => {
                     let Ok(n) = r else { return };
+                    if !matches!(fault, Fault::DropEveryOther) && !in_session(&b2[..n]) {
+                        if let Some(to) = client { let _ = front.send_to(&b2[..n], to).await; }
+                        continue;
+                    }
                     down += 1;
-                    if down % 2 == 0 { d.fetch_add(1, Ordering::SeqCst); continue; }
+                    match fault {
+                        Fault::DropEveryOther if down % 2 == 0 => { d.fetch_add(1, Ordering::SeqCst); continue; }
+                        Fault::CorruptEveryOtherAnswer if down % 2 == 0 => { d.fetch_add(1, Ordering::SeqCst); b2[(down * 7) % (n - 4) + 4] ^= 0x20; }
+                        Fault::CorruptEveryAnswer => { d.fetch_add(1, Ordering::SeqCst); b2[(down * 7) % (n - 4) + 4] ^= 0x20; }
+                        _ => {}
+                    }
                     if let Some(to) = client { let _ = front.send_to(&b2[..n], to).await; }
                 }
             }
@@ -465,7 +496,7 @@ async fn lossy_proxy(bmc_port: u16) -> (u16, Arc<AtomicUsize>) {
 async fn retransmission_survives_a_lossy_link() {
     let sim = Sim::start();
     for version in [IpmiVersion::Auto, IpmiVersion::V15] {
-        let (port, dropped) = lossy_proxy(sim.port).await;
+        let (port, dropped) = faulty_proxy(sim.port, Fault::DropEveryOther).await;
         let addr = BmcAddress::parse(&format!("ipmi://127.0.0.1:{port}")).unwrap();
         let o = IpmiOptions {
             timeout: Duration::from_millis(150),
@@ -561,4 +592,40 @@ async fn concurrent_callers_share_one_session() {
     // All 80 requests went through the one session.
     assert_eq!(sim.active_sessions(), 2);
     c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn corrupted_answers_are_rejected_and_retried() {
+    let sim = Sim::start();
+    for version in [IpmiVersion::Auto, IpmiVersion::V15] {
+        let (port, damaged) = faulty_proxy(sim.port, Fault::CorruptEveryOtherAnswer).await;
+        let addr = BmcAddress::parse(&format!("ipmi://127.0.0.1:{port}")).unwrap();
+        let o = IpmiOptions {
+            timeout: Duration::from_millis(150),
+            retries: 6,
+            ..opts(None, version)
+        };
+        let c = IpmiClient::connect(&addr, &admin(), o).await.unwrap();
+        for action in [PowerAction::On, PowerAction::ForceOff] {
+            c.set_power(action).await.unwrap();
+            assert_eq!(
+                c.power_state().await.unwrap(),
+                action.target_state(),
+                "{version:?}"
+            );
+            assert_eq!(sim.witness_power(), action.target_state(), "{version:?}");
+        }
+        assert!(damaged.load(Ordering::SeqCst) >= 4);
+        c.close().await.unwrap();
+    }
+    // When every answer is damaged the failure says so instead of "timed out".
+    let (port, _) = faulty_proxy(sim.port, Fault::CorruptEveryAnswer).await;
+    let addr = BmcAddress::parse(&format!("ipmi://127.0.0.1:{port}")).unwrap();
+    let o = IpmiOptions {
+        timeout: Duration::from_millis(100),
+        retries: 2,
+        ..IpmiOptions::default()
+    };
+    let e = IpmiClient::connect(&addr, &admin(), o).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::BadResponse, "{e}");
 }

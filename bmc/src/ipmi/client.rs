@@ -591,7 +591,9 @@ impl IpmiClient {
         privilege: u8,
     ) -> Result<Option<()>, BmcError> {
         let console_sid: u32 = rand::random::<u32>().max(1);
-        let tag = 1u8;
+        // Distinct message tags per suite attempt and per message, so a late
+        // answer to an earlier attempt is recognised as stale, not taken as ours.
+        let tag = suite.id;
         let req = packet::open_session_request(
             tag,
             privilege,
@@ -607,7 +609,13 @@ impl IpmiClient {
                 payload::OPEN_SESSION_REQ,
                 &req,
                 payload::OPEN_SESSION_RSP,
-                |p| packet::decode_open_session(p).map_err(|e| e.to_string()),
+                |p| {
+                    let r = packet::decode_open_session(p).map_err(|e| e.to_string())?;
+                    if r.tag != tag || (r.status == 0 && r.console_sid != console_sid) {
+                        return Ok(Verdict::Stale);
+                    }
+                    Ok(Verdict::Done(r))
+                },
             )
             .await?;
         if rsp.status != 0 {
@@ -621,7 +629,7 @@ impl IpmiClient {
             suite.integrity.number(),
             crypto::CONF_AES_CBC_128,
         ];
-        if rsp.console_sid != console_sid || rsp.algorithms != expected {
+        if rsp.algorithms != expected {
             return Err(self.err_bad(
                 &op,
                 format!(
@@ -636,10 +644,15 @@ impl IpmiClient {
         // and the requested role is checked against its privilege.
         let role = privilege | 0x10;
         let user = creds.username.as_bytes();
-        let rakp1 = packet::rakp1(tag, bmc_sid, &console_rand, role, user);
+        let (tag1, tag3) = (tag.wrapping_add(1), tag.wrapping_add(2));
+        let rakp1 = packet::rakp1(tag1, bmc_sid, &console_rand, role, user);
         let r2 = self
             .presession("RAKP 1", payload::RAKP1, &rakp1, payload::RAKP2, |p| {
-                packet::decode_rakp2(p).map_err(|e| e.to_string())
+                let r = packet::decode_rakp2(p).map_err(|e| e.to_string())?;
+                if r.tag != tag1 || (r.status == 0 && r.console_sid != console_sid) {
+                    return Ok(Verdict::Stale);
+                }
+                Ok(Verdict::Done(r))
             })
             .await?;
         if r2.status != 0 {
@@ -653,9 +666,6 @@ impl IpmiClient {
                 ),
             ));
         }
-        if r2.console_sid != console_sid {
-            return Err(self.err_bad("RAKP 2", "session ID mismatch".into()));
-        }
         let params = RakpParams {
             console_sid,
             bmc_sid,
@@ -668,7 +678,7 @@ impl IpmiClient {
         let kuid = crypto::password_key(creds.password());
         if !crypto::ct_eq(&params.rakp2_hmac(suite.auth, &kuid), &r2.auth_code) {
             // Tell the BMC to drop the half-open session (its slots are few).
-            let nak = packet::rakp3(tag, 0x0F, bmc_sid, &[]);
+            let nak = packet::rakp3(tag3, 0x0F, bmc_sid, &[]);
             self.send_only(packet::encode_v2(
                 &presession_packet(payload::RAKP3, nak),
                 None,
@@ -691,7 +701,7 @@ impl IpmiClient {
             alg: suite.integrity,
             key: k1,
         };
-        let rakp3 = packet::rakp3(tag, 0, bmc_sid, &params.rakp3_hmac(suite.auth, &kuid));
+        let rakp3 = packet::rakp3(tag3, 0, bmc_sid, &params.rakp3_hmac(suite.auth, &kuid));
         let r4 = self
             .presession_keyed(
                 "RAKP 3",
@@ -699,7 +709,13 @@ impl IpmiClient {
                 &rakp3,
                 payload::RAKP4,
                 Some((&integrity, &aes, console_sid)),
-                |p| packet::decode_rakp4(p).map_err(|e| e.to_string()),
+                |p| {
+                    let r = packet::decode_rakp4(p).map_err(|e| e.to_string())?;
+                    if r.tag != tag3 || (r.status == 0 && r.console_sid != console_sid) {
+                        return Ok(Verdict::Stale);
+                    }
+                    Ok(Verdict::Done(r))
+                },
             )
             .await?;
         if r4.status != 0 {
@@ -712,8 +728,7 @@ impl IpmiClient {
                 ),
             ));
         }
-        if r4.console_sid != console_sid || !crypto::ct_eq(&params.rakp4_icv(suite, &sik), &r4.icv)
-        {
+        if !crypto::ct_eq(&params.rakp4_icv(suite, &sik), &r4.icv) {
             return Err(self.err_auth(
                 "RAKP 4",
                 "integrity check value mismatch (BMC key Kg set, or a forged answer)".into(),
@@ -832,7 +847,7 @@ impl IpmiClient {
         ty: u8,
         body: &[u8],
         want: u8,
-        parse: impl Fn(&[u8]) -> Result<T, String>,
+        parse: impl Fn(&[u8]) -> Result<Verdict<T>, String>,
     ) -> Result<T, BmcError> {
         self.presession_keyed(op, ty, body, want, None, parse).await
     }
@@ -848,7 +863,7 @@ impl IpmiClient {
         body: &[u8],
         want: u8,
         keys: Option<(&Integrity, &[u8; 16], u32)>,
-        parse: impl Fn(&[u8]) -> Result<T, String>,
+        parse: impl Fn(&[u8]) -> Result<Verdict<T>, String>,
     ) -> Result<T, BmcError> {
         let pkt = packet::encode_v2(&presession_packet(ty, body.to_vec()), None);
         self.roundtrip(
@@ -865,10 +880,9 @@ impl IpmiClient {
                     return Ok(Verdict::Stale);
                 }
                 match (p.encrypted, keys) {
-                    (false, _) => parse(&p.payload).map(Verdict::Done),
+                    (false, _) => parse(&p.payload),
                     (true, Some((_, aes, _))) => {
                         parse(&crypto::aes_decrypt(aes, &p.payload).map_err(str::to_string)?)
-                            .map(Verdict::Done)
                     }
                     (true, None) => Err("encrypted payload before session keys exist".into()),
                 }
@@ -1271,7 +1285,7 @@ impl IpmiClient {
         })
     }
 
-    /// Close Session; later requests fail. Idempotent. No answer counts as closed.
+    /// Close Session; later requests fail. Idempotent. No (usable) answer counts as closed.
     pub async fn close(&self) -> Result<(), BmcError> {
         let sid = {
             let t = self.inner.lock().await;
@@ -1291,9 +1305,10 @@ impl IpmiClient {
         match r {
             Ok(rsp) => self.check(0x06, 0x3C, "", rsp).map(|_| ()),
             // A BMC that executed Close Session cannot answer a retransmission in
-            // the session it just closed, so a lost answer looks like silence; the
-            // session is gone either way (or expires on the BMC's idle timer).
-            Err(BmcError::TimedOut { .. }) => Ok(()),
+            // the session it just closed, so a lost (or damaged) first answer is
+            // followed by silence; the session is gone either way (or expires on
+            // the BMC's idle timer), and nothing more can be done about it.
+            Err(BmcError::TimedOut { .. } | BmcError::BadResponse { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }
