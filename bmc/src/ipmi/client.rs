@@ -199,6 +199,9 @@ enum Session {
         /// Activate Session in flight: sent (and retransmitted) with session
         /// sequence number 0, and its answer is outside the sequence window.
         activating: bool,
+        /// The BMC said per-message authentication is disabled: it then answers
+        /// with auth type none after activation (we still authenticate ours).
+        unauthenticated_answers: bool,
     },
 }
 
@@ -311,13 +314,14 @@ impl State {
                 pw,
                 window,
                 activating,
+                unauthenticated_answers,
                 ..
             } => {
                 let p = packet::decode_v15(bytes).map_err(|e| e.to_string())?;
                 if p.session_id != *session_id {
                     return Err(format!("packet for session {:#x}, not ours", p.session_id));
                 }
-                verify_v15(&p, *auth, pw)?;
+                verify_v15(&p, *auth, pw, *unauthenticated_answers && !*activating)?;
                 if !*activating && !window.accept(p.seq) {
                     return Err(format!(
                         "session sequence number {} outside the window or replayed",
@@ -330,8 +334,12 @@ impl State {
     }
 }
 
-/// Checks an IPMI 1.5 packet's auth code against the session's auth type.
-fn verify_v15(p: &V15Packet, auth: V15Auth, pw: &[u8; 16]) -> Result<(), String> {
+/// Checks an IPMI 1.5 packet's auth code against the session's auth type;
+/// `allow_none` accepts auth type none (BMC with per-message auth disabled).
+fn verify_v15(p: &V15Packet, auth: V15Auth, pw: &[u8; 16], allow_none: bool) -> Result<(), String> {
+    if allow_none && p.auth_type == 0 {
+        return Ok(());
+    }
     if p.auth_type != auth.number() {
         return Err(format!(
             "auth type {:#x} where {:#x} was negotiated",
@@ -545,7 +553,9 @@ impl IpmiClient {
                     format!("the BMC offers neither MD5 nor straight-password authentication (auth types {auth_types:#04x})"),
                 ));
             };
-            self.establish_v15(creds, auth, privilege).await?;
+            let per_message_auth_disabled = caps.get(2).is_some_and(|b| b & 0x10 != 0);
+            self.establish_v15(creds, auth, privilege, per_message_auth_disabled)
+                .await?;
         }
         let rsp = self
             .raw_request(0x06, 0x3B, &[privilege], Silence::TimedOut)
@@ -750,6 +760,7 @@ impl IpmiClient {
         creds: &Credentials,
         auth: V15Auth,
         privilege: u8,
+        per_message_auth_disabled: bool,
     ) -> Result<(), BmcError> {
         let mut data = vec![auth.number()];
         let mut name = [0u8; 16];
@@ -800,6 +811,7 @@ impl IpmiClient {
                 pw,
                 window: SeqWindow::default(),
                 activating: true,
+                unauthenticated_answers: false,
             };
         }
         let rsp = match self.raw_request(0x06, 0x3A, &act, Silence::TimedOut).await {
@@ -834,6 +846,7 @@ impl IpmiClient {
             pw,
             window: SeqWindow::default(),
             activating: false,
+            unauthenticated_answers: per_message_auth_disabled,
         };
         self.info.version = IpmiVersion::V15;
         self.info.v15_auth = Some(auth);
@@ -1402,6 +1415,29 @@ mod tests {
         assert!(w.accept(44));
         assert!(!w.accept(12), "too old");
         assert!(!w.accept(100), "too far ahead");
+    }
+
+    #[test]
+    fn v15_auth_code_checked_unless_per_message_auth_is_off() {
+        let pw = crypto::password16("password");
+        let msg = vec![1, 2, 3];
+        let code = crypto::v15_authcode(V15Auth::Md5, &pw, 9, 4, &msg);
+        let mut p = V15Packet {
+            auth_type: 2,
+            seq: 4,
+            session_id: 9,
+            auth_code: Some(code),
+            msg,
+        };
+        assert!(verify_v15(&p, V15Auth::Md5, &pw, false).is_ok());
+        assert!(verify_v15(&p, V15Auth::Md5, &crypto::password16("other"), false).is_err());
+        p.seq = 5;
+        assert!(verify_v15(&p, V15Auth::Md5, &pw, false).is_err());
+        assert!(verify_v15(&p, V15Auth::Straight, &pw, false).is_err());
+        p.auth_type = 0;
+        p.auth_code = None;
+        assert!(verify_v15(&p, V15Auth::Md5, &pw, false).is_err());
+        assert!(verify_v15(&p, V15Auth::Md5, &pw, true).is_ok());
     }
 
     #[test]
