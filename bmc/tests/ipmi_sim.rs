@@ -368,7 +368,12 @@ async fn negotiation_falls_back_from_17_to_3_quickly() {
         .await
         .unwrap_err();
     assert_eq!(forced.kind(), BmcErrorKind::NotSupported, "{forced}");
-    assert!(forced.to_string().contains("cipher suite"), "{forced}");
+    assert!(
+        forced
+            .to_string()
+            .contains("suite 17: status 0x04 invalid authentication algorithm"),
+        "{forced}"
+    );
     let bogus = IpmiClient::connect(&sim.address(), &admin(), opts(Some(1), IpmiVersion::Auto))
         .await
         .unwrap_err();
@@ -437,6 +442,9 @@ enum Fault {
     CorruptEveryOtherAnswer,
     /// Flip one byte in every in-session datagram from the BMC.
     CorruptEveryAnswer,
+    /// Silently drop Open Session requests for RAKP-HMAC-SHA256 (suite 17), as
+    /// some BMCs do instead of refusing the suite.
+    SwallowSuite17,
 }
 
 /// Whether a datagram belongs to an established session (authenticated RMCP+,
@@ -469,11 +477,23 @@ async fn faulty_proxy(bmc_port: u16, fault: Fault) -> (u16, Arc<AtomicUsize>) {
                     client = Some(from);
                     up += 1;
                     if matches!(fault, Fault::DropEveryOther) && up % 2 == 0 { d.fetch_add(1, Ordering::SeqCst); continue; }
+                    // RMCP+ Open Session Request (payload 0x10) whose authentication algorithm
+                    // (payload byte 12, datagram byte 28) is 0x03 RAKP-HMAC-SHA256.
+                    if matches!(fault, Fault::SwallowSuite17) && b1.get(5) == Some(&0x10) && b1.get(28) == Some(&0x03) {
+                        d.fetch_add(1, Ordering::SeqCst);
+                        continue;
+                    }
                     let _ = back.send(&b1[..n]).await;
                 }
                 r = back.recv(&mut b2) => {
                     let Ok(n) = r else { return };
-                    if !matches!(fault, Fault::DropEveryOther) && !in_session(&b2[..n]) {
+                    // Corruption targets in-session answers only; dropping targets all.
+                    let touch = match fault {
+                        Fault::DropEveryOther => true,
+                        Fault::CorruptEveryAnswer | Fault::CorruptEveryOtherAnswer => in_session(&b2[..n]),
+                        Fault::SwallowSuite17 => false,
+                    };
+                    if !touch {
                         if let Some(to) = client { let _ = front.send_to(&b2[..n], to).await; }
                         continue;
                     }
@@ -628,4 +648,45 @@ async fn corrupted_answers_are_rejected_and_retried() {
     };
     let e = IpmiClient::connect(&addr, &admin(), o).await.unwrap_err();
     assert_eq!(e.kind(), BmcErrorKind::BadResponse, "{e}");
+}
+
+#[tokio::test]
+async fn negotiation_falls_back_when_suite_17_gets_no_answer() {
+    let sim = Sim::start();
+    let (port, swallowed) = faulty_proxy(sim.port, Fault::SwallowSuite17).await;
+    let addr = BmcAddress::parse(&format!("ipmi://127.0.0.1:{port}")).unwrap();
+    let o = IpmiOptions {
+        timeout: Duration::from_millis(200),
+        retries: 2,
+        ..IpmiOptions::default()
+    };
+    let t = Instant::now();
+    let c = IpmiClient::connect(&addr, &admin(), o.clone())
+        .await
+        .unwrap();
+    let took = t.elapsed();
+    assert_eq!(c.session_info().cipher_suite, Some(3));
+    assert_eq!(
+        swallowed.load(Ordering::SeqCst),
+        2,
+        "both suite 17 tries were swallowed"
+    );
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(c.power_state().await.unwrap(), sim.witness_power());
+    c.close().await.unwrap();
+    // Forced suite 17 does not fall back: it times out.
+    let e = IpmiClient::connect(
+        &addr,
+        &admin(),
+        IpmiOptions {
+            cipher_suite: Some(17),
+            ..o
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::TimedOut, "{e}");
 }

@@ -386,6 +386,14 @@ enum Verdict<T> {
     Stale,
 }
 
+/// Outcome of one RMCP+ session attempt.
+enum Attempt {
+    /// Session active.
+    Open,
+    /// The BMC refused the cipher suite with this RMCP+ status.
+    Refused(u8),
+}
+
 /// Which error a request that got no answer turns into.
 #[derive(Clone, Copy)]
 enum Silence {
@@ -574,32 +582,44 @@ impl IpmiClient {
             Some(id) => CipherSuite::by_id(id).into_iter().collect(),
             None => vec![CipherSuite::SUITE_17, CipherSuite::SUITE_3],
         };
+        let last = suites.len().saturating_sub(1);
         let mut refusals = Vec::new();
-        for suite in suites {
-            match self.open_session(creds, suite, privilege).await? {
-                Some(()) => {
+        for (i, suite) in suites.into_iter().enumerate() {
+            match self.open_session(creds, suite, privilege).await {
+                Ok(Attempt::Open) => {
                     self.info.cipher_suite = Some(suite.id);
                     self.info.version = IpmiVersion::V20;
                     return Ok(());
                 }
-                None => refusals.push(suite.id),
+                Ok(Attempt::Refused(status)) => refusals.push(format!(
+                    "suite {}: status {status:#04x} {}",
+                    suite.id,
+                    codes::rmcp_plus_status(status)
+                )),
+                // Some BMCs drop an Open Session for a suite they lack instead of
+                // refusing it; when negotiating, that is a reason to try the next.
+                Err(e @ BmcError::TimedOut { .. }) if i < last => {
+                    refusals.push(format!("suite {}: {e}", suite.id))
+                }
+                Err(e) => return Err(e),
             }
         }
         Err(self.err_not_supported(
             "open RMCP+ session",
             format!(
-                "the BMC refused cipher suite(s) {refusals:?}; this client implements 3 and 17"
+                "no usable cipher suite ({}); this client implements 3 and 17",
+                refusals.join("; ")
             ),
         ))
     }
 
-    /// One RMCP+ session attempt; `Ok(None)` when the BMC refuses the suite.
+    /// One RMCP+ session attempt.
     async fn open_session(
         &mut self,
         creds: &Credentials,
         suite: CipherSuite,
         privilege: u8,
-    ) -> Result<Option<()>, BmcError> {
+    ) -> Result<Attempt, BmcError> {
         let console_sid: u32 = rand::random::<u32>().max(1);
         // Distinct message tags per suite attempt and per message, so a late
         // answer to an earlier attempt is recognised as stale, not taken as ours.
@@ -630,7 +650,7 @@ impl IpmiClient {
             .await?;
         if rsp.status != 0 {
             if codes::is_cipher_refusal(rsp.status) {
-                return Ok(None);
+                return Ok(Attempt::Refused(rsp.status));
             }
             return Err(self.err_rmcp(&op, rsp.status));
         }
@@ -752,7 +772,7 @@ impl IpmiClient {
             aes,
             window: SeqWindow::default(),
         };
-        Ok(Some(()))
+        Ok(Attempt::Open)
     }
 
     async fn establish_v15(
