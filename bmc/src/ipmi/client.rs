@@ -139,6 +139,66 @@ pub struct BootFlags {
     pub device: Option<BootDevice>,
 }
 
+impl BootFlags {
+    /// Decodes the Get System Boot Options answer data for parameter 5
+    /// (parameter version, parameter selector, then the flag bytes).
+    pub fn decode(answer: &[u8]) -> Option<BootFlags> {
+        let (&f0, &f1) = (answer.get(2)?, answer.get(3)?);
+        let selector = (f1 >> 2) & 0x0F;
+        Some(BootFlags {
+            valid: f0 & 0x80 != 0,
+            persistent: f0 & 0x40 != 0,
+            uefi: f0 & 0x20 != 0,
+            selector,
+            device: match selector {
+                0x0 => Some(BootDevice::None),
+                0x1 => Some(BootDevice::Pxe),
+                0x2 | 0x3 | 0xB => Some(BootDevice::Disk),
+                0x5 | 0x8 => Some(BootDevice::Cd),
+                0x6 => Some(BootDevice::BiosSetup),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// Why a boot override has no IPMI boot-flags form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootFlagsError {
+    /// UEFI HTTP boot has no boot device selector.
+    UefiHttp,
+    /// IPMI cannot carry a boot URI.
+    HttpBootUri,
+}
+
+/// The five data bytes of boot options parameter 5 for `boot`: valid bit set
+/// unless the device is `None` (which clears the override), persistent and EFI
+/// bits, and the device selector in bits 5:2 of the second byte.
+pub fn encode_boot_flags(boot: &BootOverride) -> Result<[u8; 5], BootFlagsError> {
+    let selector: u8 = match boot.device {
+        BootDevice::None => 0x0,
+        BootDevice::Pxe => 0x1,
+        BootDevice::Disk => 0x2,
+        BootDevice::Cd => 0x5,
+        BootDevice::BiosSetup => 0x6,
+        BootDevice::UefiHttp => return Err(BootFlagsError::UefiHttp),
+    };
+    if boot.http_boot_uri.is_some() {
+        return Err(BootFlagsError::HttpBootUri);
+    }
+    let mut f0 = 0u8;
+    if boot.device != BootDevice::None {
+        f0 |= 0x80;
+    }
+    if boot.persistent {
+        f0 |= 0x40;
+    }
+    if boot.mode == Some(BootMode::Uefi) {
+        f0 |= 0x20;
+    }
+    Ok([f0, selector << 2, 0, 0, 0])
+}
+
 /// Tracks received session sequence numbers: rejects replays and packets
 /// more than 32 behind or ahead of the newest one, as the spec's window does.
 #[derive(Debug, Default, Clone)]
@@ -1201,36 +1261,24 @@ impl IpmiClient {
     /// Set System Boot Options parameter 5 the way ipmitool does: set-in-progress
     /// (param 0), boot-info acknowledge (param 4), boot flags (param 5), set complete.
     pub async fn set_boot_flags(&self, boot: &BootOverride) -> Result<(), BmcError> {
-        let selector = match boot.device {
-            BootDevice::None => 0x0,
-            BootDevice::Pxe => 0x1,
-            BootDevice::Disk => 0x2,
-            BootDevice::Cd => 0x5,
-            BootDevice::BiosSetup => 0x6,
-            BootDevice::UefiHttp => {
+        let data = match encode_boot_flags(boot) {
+            Ok(d) => d,
+            Err(BootFlagsError::UefiHttp) => {
                 return Err(self.err_not_supported(
                     "Set System Boot Options (boot flags)",
                     "UEFI HTTP boot has no IPMI boot device selector (use Redfish)".into(),
                 ))
             }
+            Err(BootFlagsError::HttpBootUri) => {
+                return Err(BmcError::InvalidRequest {
+                    bmc: self.bmc.clone(),
+                    operation: "Set System Boot Options (boot flags)".into(),
+                    detail: "an HTTP boot URI cannot be set over IPMI".into(),
+                })
+            }
         };
-        if boot.http_boot_uri.is_some() {
-            return Err(BmcError::InvalidRequest {
-                bmc: self.bmc.clone(),
-                operation: "Set System Boot Options (boot flags)".into(),
-                detail: "an HTTP boot URI cannot be set over IPMI".into(),
-            });
-        }
-        let mut flags0 = 0u8;
-        if boot.device != BootDevice::None {
-            flags0 |= 0x80;
-        }
-        if boot.persistent {
-            flags0 |= 0x40;
-        }
-        if boot.mode == Some(BootMode::Uefi) {
-            flags0 |= 0x20;
-        }
+        let mut param = vec![0x05];
+        param.extend_from_slice(&data);
         // Set-in-progress and the acknowledge reset are optional parameters; like
         // ipmitool we go on without them when the BMC rejects them.
         let in_progress = self
@@ -1241,12 +1289,7 @@ impl IpmiClient {
             .request(0x00, 0x08, &[0x04, 0x01, 0x01], "boot info acknowledge")
             .await;
         let result = self
-            .request(
-                0x00,
-                0x08,
-                &[0x05, flags0, selector << 2, 0, 0, 0],
-                "boot flags",
-            )
+            .request(0x00, 0x08, &param, "boot flags")
             .await
             .map(|_| ());
         if in_progress {
@@ -1264,26 +1307,11 @@ impl IpmiClient {
         let d = self
             .request(0x00, 0x09, &[0x05, 0x00, 0x00], "boot flags")
             .await?;
-        let (Some(&f0), Some(&f1)) = (d.get(2), d.get(3)) else {
-            return Err(self.err_bad(
+        BootFlags::decode(&d).ok_or_else(|| {
+            self.err_bad(
                 "Get System Boot Options",
                 format!("answer has {} bytes, need 4", d.len()),
-            ));
-        };
-        let selector = (f1 >> 2) & 0x0F;
-        Ok(BootFlags {
-            valid: f0 & 0x80 != 0,
-            persistent: f0 & 0x40 != 0,
-            uefi: f0 & 0x20 != 0,
-            selector,
-            device: match selector {
-                0x0 => Some(BootDevice::None),
-                0x1 => Some(BootDevice::Pxe),
-                0x2 | 0x3 | 0xB => Some(BootDevice::Disk),
-                0x5 | 0x8 => Some(BootDevice::Cd),
-                0x6 => Some(BootDevice::BiosSetup),
-                _ => None,
-            },
+            )
         })
     }
 
@@ -1458,6 +1486,85 @@ mod tests {
         p.auth_code = None;
         assert!(verify_v15(&p, V15Auth::Md5, &pw, false).is_err());
         assert!(verify_v15(&p, V15Auth::Md5, &pw, true).is_ok());
+    }
+
+    #[test]
+    fn boot_flags_encode_decode() {
+        let ov = |device, persistent, mode| BootOverride {
+            device,
+            persistent,
+            mode,
+            http_boot_uri: None,
+        };
+        // IPMI v2.0 table 28-14: byte 1 valid 0x80, persistent 0x40, EFI 0x20;
+        // byte 2 device selector in bits 5:2 (PXE 1, disk 2, CD 5, BIOS setup 6).
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::Pxe, false, None)),
+            Ok([0x80, 0x04, 0, 0, 0])
+        );
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::Pxe, true, Some(BootMode::Uefi))),
+            Ok([0xE0, 0x04, 0, 0, 0])
+        );
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::Disk, false, Some(BootMode::Legacy))),
+            Ok([0x80, 0x08, 0, 0, 0])
+        );
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::Cd, false, None)),
+            Ok([0x80, 0x14, 0, 0, 0])
+        );
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::BiosSetup, false, None)),
+            Ok([0x80, 0x18, 0, 0, 0])
+        );
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::None, false, None)),
+            Ok([0, 0, 0, 0, 0])
+        );
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::UefiHttp, false, None)),
+            Err(BootFlagsError::UefiHttp)
+        );
+        let mut with_uri = ov(BootDevice::Pxe, false, None);
+        with_uri.http_boot_uri = Some("http://x/".into());
+        assert_eq!(
+            encode_boot_flags(&with_uri),
+            Err(BootFlagsError::HttpBootUri)
+        );
+
+        for dev in [
+            BootDevice::Pxe,
+            BootDevice::Disk,
+            BootDevice::Cd,
+            BootDevice::BiosSetup,
+        ] {
+            for persistent in [false, true] {
+                for mode in [BootMode::Uefi, BootMode::Legacy] {
+                    let data =
+                        encode_boot_flags(&ov(dev, persistent, Some(mode))).unwrap_or_default();
+                    let mut answer = vec![0x01, 0x05];
+                    answer.extend_from_slice(&data);
+                    let f = BootFlags::decode(&answer);
+                    assert_eq!(
+                        f.map(|f| (f.valid, f.persistent, f.uefi, f.device)),
+                        Some((true, persistent, mode == BootMode::Uefi, Some(dev)))
+                    );
+                }
+            }
+        }
+        // What ipmi_sim answers after `bootdev pxe`: valid bit dropped.
+        let f = BootFlags::decode(&[0x01, 0x05, 0x00, 0x04, 0, 0, 0]);
+        assert_eq!(
+            f.map(|f| (f.valid, f.device)),
+            Some((false, Some(BootDevice::Pxe)))
+        );
+        assert_eq!(BootFlags::decode(&[0x01, 0x05, 0x80]), None);
+        // Remote floppy has no BootDevice.
+        assert_eq!(
+            BootFlags::decode(&[1, 5, 0x80, 0x3C, 0, 0, 0]).and_then(|f| f.device),
+            None
+        );
     }
 
     #[test]
