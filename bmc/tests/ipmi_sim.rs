@@ -690,3 +690,37 @@ async fn negotiation_falls_back_when_suite_17_gets_no_answer() {
     .unwrap_err();
     assert_eq!(e.kind(), BmcErrorKind::TimedOut, "{e}");
 }
+
+#[tokio::test]
+async fn privilege_level_from_the_address_is_applied() {
+    let sim = Sim::start();
+    let addr = BmcAddress::parse(&format!(
+        "ipmi://127.0.0.1:{}?privilegelevel=USER",
+        sim.port
+    ))
+    .unwrap();
+    let c = IpmiClient::connect(&addr, &admin(), IpmiOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(c.session_info().privilege, 2);
+    // Reading is allowed at USER level, Chassis Control is not.
+    assert_eq!(c.power_state().await.unwrap(), sim.witness_power());
+    let e = c.set_power(PowerAction::On).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::Rejected, "{e}");
+    let text = e.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{}", sim.port)), "{text}");
+    assert!(text.contains("Chassis Control (PowerUp)"), "{text}");
+    assert!(text.contains("0xd4 insufficient privilege level"), "{text}");
+    assert_eq!(sim.witness_power(), PowerState::Off);
+    c.close().await.unwrap();
+
+    let bad = BmcAddress::parse(&format!(
+        "ipmi://127.0.0.1:{}?privilegelevel=ROOT",
+        sim.port
+    ))
+    .unwrap();
+    let e = IpmiClient::connect(&bad, &admin(), IpmiOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::InvalidRequest, "{e}");
+}
