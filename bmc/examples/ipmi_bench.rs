@@ -25,7 +25,13 @@ use metal3_bmc::Credentials;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
-const LAB: &str = "/work/shared/lab";
+/// ipmi_sim configuration (from the lab examples): LAN channel on 127.0.0.1,
+/// user admin/password with admin privilege; STATE_DIR and the port are filled in.
+const LAN_CONF: &str = include_str!("../tests/fixtures/ipmi_sim/lan.conf.in");
+/// The emulated BMC (device ID 0x23, manufacturer 0x1291, product 0xf02).
+const BMC_EMU: &str = include_str!("../tests/fixtures/ipmi_sim/bmc.emu");
+/// Chassis control program keeping power and boot device in files in STATE_DIR.
+const CHASSIS_SH: &str = include_str!("../tests/fixtures/ipmi_sim/chassis.sh.in");
 
 struct Sim {
     child: Child,
@@ -47,17 +53,13 @@ fn start_sim() -> Res<Sim> {
     std::fs::create_dir_all(dir.join("state"))?;
     let port = StdUdp::bind("127.0.0.1:0")?.local_addr()?.port();
     let d = dir.to_str().ok_or("temp dir is not UTF-8")?;
-    let read = |f: &str| std::fs::read_to_string(Path::new(LAB).join(f));
-    let lan = read("ipmi_sim-lan.conf.example")?
+    let lan = LAN_CONF
         .replace("STATE_DIR", d)
         .replace("addr 127.0.0.1 19623", &format!("addr 127.0.0.1 {port}"));
     std::fs::write(dir.join("lan.conf"), lan)?;
-    std::fs::write(dir.join("bmc.emu"), read("ipmi_sim-bmc.emu.example")?)?;
+    std::fs::write(dir.join("bmc.emu"), BMC_EMU)?;
     let script = dir.join("chassis.sh");
-    std::fs::write(
-        &script,
-        read("ipmi_sim-chassis.sh.example")?.replace("STATE_DIR", d),
-    )?;
+    std::fs::write(&script, CHASSIS_SH.replace("STATE_DIR", d))?;
     Command::new("chmod").arg("+x").arg(&script).status()?;
     let child = Command::new("ipmi_sim")
         .arg("-c")

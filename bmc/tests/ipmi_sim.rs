@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::UdpSocket as StdUdp;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,7 +19,13 @@ use metal3_bmc::{
     PowerState,
 };
 
-const LAB: &str = "/work/shared/lab";
+/// ipmi_sim configuration (from the lab examples): LAN channel on 127.0.0.1,
+/// user admin/password with admin privilege; STATE_DIR and the port are filled in.
+const LAN_CONF: &str = include_str!("fixtures/ipmi_sim/lan.conf.in");
+/// The emulated BMC (device ID 0x23, manufacturer 0x1291, product 0xf02).
+const BMC_EMU: &str = include_str!("fixtures/ipmi_sim/bmc.emu");
+/// Chassis control program keeping power and boot device in files in STATE_DIR.
+const CHASSIS_SH: &str = include_str!("fixtures/ipmi_sim/chassis.sh.in");
 
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH")
@@ -61,9 +67,7 @@ impl Sim {
         std::fs::create_dir_all(dir.join("state")).unwrap();
         let port = free_udp_port();
         let d = dir.to_str().unwrap();
-        let read =
-            |f: &str| std::fs::read_to_string(Path::new(LAB).join(f)).expect("lab example config");
-        let lan = read("ipmi_sim-lan.conf.example")
+        let lan = LAN_CONF
             .replace("STATE_DIR", d)
             .replace("addr 127.0.0.1 19623", &format!("addr 127.0.0.1 {port}"));
         assert!(
@@ -71,13 +75,9 @@ impl Sim {
             "lan.conf example changed shape"
         );
         std::fs::write(dir.join("lan.conf"), lan).unwrap();
-        std::fs::write(dir.join("bmc.emu"), read("ipmi_sim-bmc.emu.example")).unwrap();
+        std::fs::write(dir.join("bmc.emu"), BMC_EMU).unwrap();
         let script = dir.join("chassis.sh");
-        std::fs::write(
-            &script,
-            read("ipmi_sim-chassis.sh.example").replace("STATE_DIR", d),
-        )
-        .unwrap();
+        std::fs::write(&script, CHASSIS_SH.replace("STATE_DIR", d)).unwrap();
         Command::new("chmod")
             .arg("+x")
             .arg(&script)
