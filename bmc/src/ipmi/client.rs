@@ -1010,6 +1010,15 @@ impl IpmiClient {
             })?;
         let mut t = self.inner.lock().await;
         let Transport { sock, state } = &mut *t;
+        // Checked under the lock, so a request queued behind close() does not go
+        // out in a session the BMC has already ended.
+        if state.closed {
+            return Err(BmcError::InvalidRequest {
+                bmc: self.bmc.clone(),
+                operation: op.to_string(),
+                detail: "the IPMI session is closed".into(),
+            });
+        }
         let mut buf = vec![0u8; 1024];
         let mut last_bad: Option<String> = None;
         for _ in 0..self.retries {
@@ -1094,13 +1103,6 @@ impl IpmiClient {
         data: &[u8],
         what: &str,
     ) -> Result<Vec<u8>, BmcError> {
-        if self.inner.lock().await.state.closed {
-            return Err(BmcError::InvalidRequest {
-                bmc: self.bmc.clone(),
-                operation: command_name(netfn, cmd).into(),
-                detail: "the IPMI session is closed".into(),
-            });
-        }
         let rsp = self
             .raw_request(netfn, cmd, data, Silence::TimedOut)
             .await?;
