@@ -326,6 +326,11 @@ async fn suite3_power_and_boot_agree_with_ipmitool() {
         .unwrap();
     assert_eq!(c.session_info().cipher_suite, Some(3));
     assert_eq!(c.session_info().version, IpmiVersion::V20);
+    let dbg = format!("{c:?}");
+    assert!(
+        dbg.contains(&format!("127.0.0.1:{}", sim.port)) && !dbg.contains("password"),
+        "{dbg}"
+    );
     power_and_boot_round(&sim, &c).await;
     c.close().await.unwrap();
     let after = c.power_state().await.unwrap_err();
