@@ -20,20 +20,31 @@ struct FakeBmc {
     port: u16,
 }
 
+/// The peers venv's python (scripts/setup-peers.sh installs `cryptography` there),
+/// so the test does not depend on packages of the system interpreter.
+fn peers_python() -> std::path::PathBuf {
+    let venv = std::env::var_os("METAL3_PEERS_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv"));
+    venv.join("bin/python")
+}
+
 impl FakeBmc {
     fn start() -> FakeBmc {
-        let probe = Command::new("python3")
+        let python = peers_python();
+        let probe = Command::new(&python)
             .args(["-c", "import cryptography"])
             .status();
         assert!(
             probe.map(|s| s.success()).unwrap_or(false),
-            "python3 with the `cryptography` package is needed (pip install cryptography)"
+            "{} with the `cryptography` package is needed: run scripts/setup-peers.sh",
+            python.display()
         );
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/fake_bmc_suite17.py"
         );
-        let mut child = Command::new("python3")
+        let mut child = Command::new(&python)
             .arg(script)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
