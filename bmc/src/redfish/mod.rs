@@ -662,6 +662,14 @@ impl RedfishClient {
             .collect())
     }
 
+    fn simple_update_body(&self, image_uri: &str) -> Value {
+        if quirks::simple_update_needs_targets(self.vendor) {
+            json!({ "ImageURI": image_uri, "Targets": [self.system_path.as_str()] })
+        } else {
+            json!({ "ImageURI": image_uri })
+        }
+    }
+
     /// Starts `UpdateService.SimpleUpdate` from `image_uri` and follows the
     /// task until it completes, fails, or `timeout` passes.
     pub async fn simple_update(
@@ -685,18 +693,18 @@ impl RedfishClient {
             .request(
                 Method::POST,
                 &target,
-                Some(&json!({ "ImageURI": image_uri })),
+                Some(&self.simple_update_body(image_uri)),
                 None,
                 op,
             )
             .await?;
-        let monitor = r
+        let Some(monitor) = r
             .location
             .or_else(|| parse::str_at(&r.body, "@odata.id").map(str::to_string))
-            .ok_or_else(|| {
-                self.t
-                    .bad(op, "SimpleUpdate accepted without a task to follow")
-            })?;
+        else {
+            // No task: the BMC finished synchronously (200/204).
+            return Ok(());
+        };
         let start = Instant::now();
         loop {
             let reply = self.t.get(&monitor, op).await?;

@@ -299,8 +299,9 @@ pub fn boot_override(system: &Value) -> Result<BootOverride, String> {
         device,
         persistent: enabled == "Continuous",
         mode,
+        // sushy-tools reports the literal string "None" when unset.
         http_boot_uri: str_at(b, "HttpBootUri")
-            .filter(|s| !s.is_empty())
+            .filter(|s| !s.is_empty() && *s != "None")
             .map(str::to_string),
     })
 }

@@ -1,0 +1,548 @@
+//! The Redfish client against a real peer: sushy-tools' emulator (fake
+//! driver) on loopback, checked with independent raw reads of its state.
+//!
+//! Needs the peers venv: run `bash scripts/setup-peers.sh` (or set
+//! METAL3_PEERS_VENV to a venv with sushy-tools installed).
+
+// Test harness helpers outside #[test] fns: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use metal3_bmc::address::BmcAddress;
+use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
+use metal3_bmc::{
+    BmcErrorKind, BootDevice, BootMode, BootOverride, Credentials, PowerAction, PowerBootControl,
+    PowerState,
+};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const USER: &str = "admin";
+const PASS: &str = "s3cr3t-pw";
+const SYS: [&str; 3] = [
+    "27946b59-9e44-4fa7-8e91-f3527a1ef001",
+    "27946b59-9e44-4fa7-8e91-f3527a1ef002",
+    "27946b59-9e44-4fa7-8e91-f3527a1ef003",
+];
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn venv() -> PathBuf {
+    std::env::var_os("METAL3_PEERS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"))
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running sushy-emulator with its own state dir; killed on drop.
+struct Sushy {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+    tls: bool,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl Sushy {
+    async fn start(tls: bool) -> Sushy {
+        let bin = venv().join("bin/sushy-emulator");
+        assert!(
+            bin.exists(),
+            "{} not found: run `bash scripts/setup-peers.sh` (or set METAL3_PEERS_VENV)",
+            bin.display()
+        );
+        let dir = std::env::temp_dir().join(format!(
+            "metal3-sushy-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        // sushy-tools only accepts bcrypt entries in its htpasswd file.
+        let hash = run(Command::new(venv().join("bin/python")).args([
+            "-c",
+            "import bcrypt,sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(4)).decode())",
+            PASS,
+        ]));
+        std::fs::write(dir.join("htpasswd"), format!("{USER}:{}\n", hash.trim())).unwrap();
+        let port = free_port();
+        let mut conf = format!(
+            "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n\
+             SUSHY_EMULATOR_LISTEN_PORT = {port}\n\
+             SUSHY_EMULATOR_FAKE_DRIVER = True\n\
+             SUSHY_EMULATOR_STATE_DIR = '{state}'\n\
+             SUSHY_EMULATOR_AUTH_FILE = '{auth}'\n\
+             SUSHY_EMULATOR_FAKE_SYSTEMS = [\n",
+            state = dir.join("state").display(),
+            auth = dir.join("htpasswd").display(),
+        );
+        for (i, uuid) in SYS.iter().enumerate() {
+            conf.push_str(&format!(
+                "  {{'uuid': '{uuid}', 'name': 'node-{i}', 'power_state': 'Off', \
+                 'nics': [{{'mac': '00:5c:52:31:3a:0{i}', 'ip': '172.22.0.10{i}'}}]}},\n"
+            ));
+        }
+        conf.push_str("]\n");
+        if tls {
+            make_certs(&dir);
+            conf.push_str(&format!(
+                "SUSHY_EMULATOR_SSL_CERT = '{}'\nSUSHY_EMULATOR_SSL_KEY = '{}'\n",
+                dir.join("cert.pem").display(),
+                dir.join("key.pem").display()
+            ));
+        }
+        std::fs::write(dir.join("conf.py"), conf).unwrap();
+        let log = std::fs::File::create(dir.join("sushy.log")).unwrap();
+        let child = Command::new(&bin)
+            .arg("--config")
+            .arg(dir.join("conf.py"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let s = Sushy {
+            child,
+            dir,
+            port,
+            tls,
+        };
+        s.wait_ready().await;
+        s
+    }
+
+    fn base(&self) -> String {
+        let carrier = if self.tls { "https" } else { "http" };
+        format!("{carrier}://127.0.0.1:{}", self.port)
+    }
+
+    fn address(&self, path: &str) -> BmcAddress {
+        let carrier = if self.tls { "https" } else { "http" };
+        BmcAddress::parse(&format!(
+            "redfish+{carrier}://127.0.0.1:{}{path}",
+            self.port
+        ))
+        .unwrap()
+    }
+
+    fn system_address(&self, i: usize) -> BmcAddress {
+        self.address(&format!("/redfish/v1/Systems/{}", SYS[i]))
+    }
+
+    /// An HTTP client independent of ours (no sessions, no retries).
+    fn raw(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap()
+    }
+
+    async fn raw_get(&self, path: &str) -> Value {
+        let r = self
+            .raw()
+            .get(format!("{}{path}", self.base()))
+            .basic_auth(USER, Some(PASS))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    async fn wait_ready(&self) {
+        let start = Instant::now();
+        loop {
+            let r = self
+                .raw()
+                .get(format!("{}/redfish/v1/", self.base()))
+                .basic_auth(USER, Some(PASS))
+                .send()
+                .await;
+            if matches!(&r, Ok(r) if r.status().is_success()) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "sushy-emulator not ready after 60 s; log: {}",
+                std::fs::read_to_string(self.dir.join("sushy.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+}
+
+impl Drop for Sushy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A test CA and a server certificate for IP 127.0.0.1 signed by it.
+fn make_certs(dir: &Path) {
+    let d = |f: &str| dir.join(f).display().to_string();
+    run(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=metal3-test-ca",
+        "-keyout",
+        &d("ca.key"),
+        "-out",
+        &d("ca.pem"),
+    ]));
+    run(Command::new("openssl").args([
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &d("key.pem"),
+        "-out",
+        &d("leaf.csr"),
+    ]));
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(Command::new("openssl").args([
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        &d("leaf.csr"),
+        "-CA",
+        &d("ca.pem"),
+        "-CAkey",
+        &d("ca.key"),
+        "-CAcreateserial",
+        "-extfile",
+        &d("ext.cnf"),
+        "-out",
+        &d("cert.pem"),
+    ]));
+}
+
+fn creds() -> Credentials {
+    Credentials::new(USER, PASS)
+}
+
+fn quick() -> RedfishOptions {
+    RedfishOptions {
+        request_timeout: Duration::from_secs(30),
+        ..RedfishOptions::default()
+    }
+}
+
+async fn connect(s: &Sushy, i: usize) -> RedfishClient {
+    RedfishClient::connect(&s.system_address(i), &creds(), quick())
+        .await
+        .unwrap()
+}
+
+/// Serves `body` for any GET/HEAD on 127.0.0.1 (the ISO sushy downloads).
+async fn serve_file(body: Vec<u8>) -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = l.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                if !buf.starts_with(b"HEAD") {
+                    let _ = sock.write_all(&body).await;
+                }
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_on_cycle_off_with_read_back() {
+    let s = Sushy::start(false).await;
+    let c = connect(&s, 0).await;
+    let sys = format!("/redfish/v1/Systems/{}", SYS[0]);
+    assert_eq!(c.power_state().await.unwrap(), PowerState::Off);
+    let wait = Duration::from_secs(60);
+    let every = Duration::from_millis(500);
+    assert_eq!(
+        c.set_power_and_wait(PowerAction::On, wait, every)
+            .await
+            .unwrap(),
+        PowerState::On
+    );
+    assert_eq!(s.raw_get(&sys).await["PowerState"], "On");
+    // sushy does not advertise PowerCycle: the client does ForceOff, waits, On.
+    assert_eq!(
+        c.set_power_and_wait(PowerAction::PowerCycle, wait, every)
+            .await
+            .unwrap(),
+        PowerState::On
+    );
+    let log = std::fs::read_to_string(s.dir.join("sushy.log")).unwrap();
+    assert!(
+        log.matches("POST /redfish/v1/Systems/").count() >= 3,
+        "{log}"
+    );
+    assert_eq!(s.raw_get(&sys).await["PowerState"], "On");
+    assert_eq!(
+        c.set_power_and_wait(PowerAction::ForceOff, wait, every)
+            .await
+            .unwrap(),
+        PowerState::Off
+    );
+    assert_eq!(s.raw_get(&sys).await["PowerState"], "Off");
+    // Another system was not touched.
+    assert_eq!(
+        s.raw_get(&format!("/redfish/v1/Systems/{}", SYS[1])).await["PowerState"],
+        "Off"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_selection_and_auth() {
+    let s = Sushy::start(false).await;
+    // Three systems and none in the address: refuse, listing them.
+    let e = RedfishClient::connect(&s.address(""), &creds(), quick())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::InvalidRequest);
+    let msg = e.to_string();
+    for id in SYS {
+        assert!(msg.contains(id), "{msg}");
+    }
+    // A system given by name resolves (sushy redirects) to its canonical path.
+    let c = RedfishClient::connect(&s.address("/redfish/v1/Systems/node-1"), &creds(), quick())
+        .await
+        .unwrap();
+    assert_eq!(c.system_path(), format!("/redfish/v1/Systems/{}", SYS[1]));
+    // Wrong password: AuthFailed, and the password is in no message.
+    let bad = Credentials::new(USER, "wrong-password");
+    let e = RedfishClient::connect(&s.system_address(0), &bad, quick())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::AuthFailed, "{e}");
+    assert!(!e.to_string().contains("wrong-password"));
+    // Unknown system: NotSupported (404) naming the BMC.
+    let e = RedfishClient::connect(&s.address("/redfish/v1/Systems/nope"), &creds(), quick())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains(&s.base()), "{e}");
+    assert_eq!(e.kind(), BmcErrorKind::NotSupported, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boot_override_round_trip() {
+    let s = Sushy::start(false).await;
+    let c = connect(&s, 1).await;
+    let sys = format!("/redfish/v1/Systems/{}", SYS[1]);
+    let pxe = BootOverride {
+        device: BootDevice::Pxe,
+        persistent: false,
+        mode: Some(BootMode::Uefi),
+        http_boot_uri: None,
+    };
+    c.set_boot(&pxe).await.unwrap();
+    let raw = s.raw_get(&sys).await;
+    assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Pxe");
+    assert_eq!(raw["Boot"]["BootSourceOverrideMode"], "UEFI");
+    let cd = BootOverride {
+        device: BootDevice::Cd,
+        persistent: true,
+        mode: None,
+        http_boot_uri: None,
+    };
+    c.set_boot(&cd).await.unwrap();
+    assert_eq!(
+        s.raw_get(&sys).await["Boot"]["BootSourceOverrideTarget"],
+        "Cd"
+    );
+    let back = c.boot_override().await.unwrap();
+    assert_eq!((back.device, back.persistent), (BootDevice::Cd, true));
+    let http = BootOverride {
+        device: BootDevice::UefiHttp,
+        persistent: false,
+        mode: Some(BootMode::Uefi),
+        http_boot_uri: None,
+    };
+    // sushy's fake driver answers 204 to UefiHttp but stores Pxe: the
+    // read-back catches the accept-and-ignore instead of reporting success.
+    let e = c.set_boot(&http).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::BadResponse, "{e}");
+    assert!(e.to_string().contains("reads back"), "{e}");
+    assert_eq!(
+        s.raw_get(&sys).await["Boot"]["BootSourceOverrideTarget"],
+        "Pxe"
+    );
+    // With a URI sushy downloads it (served here), then its fake driver
+    // cannot store it and answers 400: that message must reach the caller.
+    let port = serve_file(b"efi".to_vec()).await;
+    let e = c
+        .set_boot(&BootOverride {
+            http_boot_uri: Some(format!("http://127.0.0.1:{port}/boot.efi")),
+            ..http.clone()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("HTTP 400: Failed to save HttpBootUri"),
+        "{e}"
+    );
+    // BiosSetup is not in sushy's allowable targets: refused before sending.
+    let e = c
+        .set_boot(&BootOverride {
+            device: BootDevice::BiosSetup,
+            ..pxe
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::NotSupported, "{e}");
+    assert!(e.to_string().contains("Pxe, Cd, Hdd, UefiHttp"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_media_insert_status_eject() {
+    let s = Sushy::start(false).await;
+    let iso_port = serve_file(b"not really an ISO, but sushy only downloads it".to_vec()).await;
+    let url = format!("http://127.0.0.1:{iso_port}/boot.iso");
+    let c = connect(&s, 2).await;
+    let slot = format!("/redfish/v1/Systems/{}/VirtualMedia/Cd", SYS[2]);
+    let st = c.media_status().await.unwrap();
+    assert_eq!(st.slot, slot);
+    assert!(!st.inserted);
+    let st = c.media_insert(&url).await.unwrap();
+    assert!(st.inserted);
+    assert_eq!(st.image.as_deref(), Some(url.as_str()));
+    let raw = s.raw_get(&slot).await;
+    assert_eq!(raw["Inserted"], true);
+    assert_eq!(raw["Image"], url.as_str());
+    // Inserting again ejects first, then inserts the new image.
+    let url2 = format!("http://127.0.0.1:{iso_port}/other.iso");
+    c.media_insert(&url2).await.unwrap();
+    assert_eq!(s.raw_get(&slot).await["Image"], url2.as_str());
+    let st = c.media_eject().await.unwrap();
+    assert!(!st.inserted);
+    assert_eq!(s.raw_get(&slot).await["Inserted"], false);
+    // An unreachable image URL: sushy answers 500 with the fetch error.
+    let e = c
+        .media_insert("http://127.0.0.1:9/missing.iso")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::Rejected, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inventory_secure_boot_firmware() {
+    let s = Sushy::start(false).await;
+    let c = connect(&s, 0).await;
+    let inv = c.inventory().await.unwrap();
+    let h = &inv.hardware;
+    assert_eq!(h.system_vendor.manufacturer, "Sushy Emulator");
+    assert_eq!(h.nics.len(), 1);
+    assert_eq!(h.nics[0].mac, "00:5c:52:31:3a:00");
+    // The configured IP is not exposed by sushy's EthernetInterface.
+    assert_eq!(h.nics[0].name, "00:5c:52:31:3a:00");
+    // The fake driver has no processors, memory (404) nor storage (500).
+    let w = inv.warnings.join("\n");
+    assert!(w.contains("processors"), "{w}");
+    assert!(w.contains("memory") && w.contains("404"), "{w}");
+    assert!(w.contains("storage") && w.contains("500"), "{w}");
+    assert!(h.storage.is_empty() && h.ram_mebibytes == 0);
+
+    let sb = format!("/redfish/v1/Systems/{}/SecureBoot", SYS[0]);
+    assert!(!c.secure_boot().await.unwrap());
+    c.set_secure_boot(true).await.unwrap();
+    assert_eq!(s.raw_get(&sb).await["SecureBootEnable"], true);
+    c.set_secure_boot(false).await.unwrap();
+    assert_eq!(s.raw_get(&sb).await["SecureBootEnable"], false);
+
+    // No FirmwareInventory and no Bios on the fake driver: NotSupported.
+    let e = c.firmware_inventory().await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::NotSupported, "{e}");
+    let e = c.bios_attributes().await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::NotSupported, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_needs_ca_or_insecure() {
+    let s = Sushy::start(true).await;
+    let addr = s.system_address(0);
+    // Verified against the test CA.
+    let with_ca = RedfishOptions {
+        ca_bundle: Some(s.ca()),
+        ..quick()
+    };
+    let c = RedfishClient::connect(&addr, &creds(), with_ca)
+        .await
+        .unwrap();
+    assert_eq!(c.power_state().await.unwrap(), PowerState::Off);
+    // Verification off.
+    let insecure = RedfishOptions {
+        insecure: true,
+        ..quick()
+    };
+    let c = RedfishClient::connect(&addr, &creds(), insecure)
+        .await
+        .unwrap();
+    assert_eq!(c.power_state().await.unwrap(), PowerState::Off);
+    // Neither: the handshake fails, and says why.
+    let e = RedfishClient::connect(&addr, &creds(), quick())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::Unreachable, "{e}");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+}
