@@ -501,7 +501,10 @@ pub fn nic_from(iface: &Value) -> Option<Nic> {
 pub fn disk_from(drive: &Value) -> Storage {
     let media = str_at(drive, "MediaType").unwrap_or_default();
     let protocol = str_at(drive, "Protocol").unwrap_or_default();
-    let type_ = if protocol.eq_ignore_ascii_case("NVMe") {
+    // iDRAC reports NVMe drives as Protocol "PCIe": a PCIe-attached SSD is NVMe.
+    let nvme = protocol.eq_ignore_ascii_case("NVMe")
+        || (protocol.eq_ignore_ascii_case("PCIe") && media != "HDD");
+    let type_ = if nvme {
         Some(DiskType::Nvme)
     } else if media == "HDD" {
         Some(DiskType::Hdd)
