@@ -279,6 +279,7 @@ pub fn boot_patch(system: &Value, boot: &BootOverride) -> Result<Value, String> 
 pub fn boot_override(system: &Value) -> Result<BootOverride, String> {
     let b = system
         .get("Boot")
+        .filter(|b| b.is_object())
         .ok_or_else(|| "the system has no Boot object".to_string())?;
     let enabled = str_at(b, "BootSourceOverrideEnabled").unwrap_or("Disabled");
     let device = match (enabled, str_at(b, "BootSourceOverrideTarget")) {

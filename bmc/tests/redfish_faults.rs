@@ -1,0 +1,422 @@
+//! What no peer produces on demand: 401 mid-session, ETag conflicts, 5xx
+//! bursts, slow answers, garbage bodies, BMCs that accept and ignore, task
+//! monitors, the InsertMedia 400 quirk. Scripted with mockito.
+
+// Test harness helpers outside #[test] fns: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use metal3_bmc::address::BmcAddress;
+use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
+use metal3_bmc::{
+    BmcErrorKind, BootDevice, BootMode, BootOverride, Credentials, PowerAction, PowerBootControl,
+};
+use mockito::{Matcher, Server, ServerGuard};
+use serde_json::{json, Value};
+
+const SYS: &str = "/redfish/v1/Systems/1";
+const PASSWORD: &str = "pa55-w0rd";
+
+fn root(sessions: bool) -> String {
+    let mut r = json!({
+        "@odata.id": "/redfish/v1/",
+        "Vendor": "Dell",
+        "Systems": {"@odata.id": "/redfish/v1/Systems"},
+        "UpdateService": {"@odata.id": "/redfish/v1/UpdateService"},
+    });
+    if sessions {
+        r["Links"] = json!({"Sessions": {"@odata.id": "/redfish/v1/SessionService/Sessions"}});
+    }
+    r.to_string()
+}
+
+fn system(power: &str, extra: Value) -> String {
+    let mut s = json!({
+        "@odata.id": SYS,
+        "PowerState": power,
+        "Boot": {"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once",
+                 "BootSourceOverrideMode": "UEFI"},
+        "Actions": {"#ComputerSystem.Reset": {
+            "target": format!("{SYS}/Actions/ComputerSystem.Reset"),
+            "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "GracefulShutdown"]}},
+        "VirtualMedia": {"@odata.id": format!("{SYS}/VirtualMedia")},
+    });
+    if let (Some(o), Some(e)) = (s.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    s.to_string()
+}
+
+async fn base(server: &mut ServerGuard, sessions: bool) {
+    server
+        .mock("GET", "/redfish/v1/")
+        .with_body(root(sessions))
+        .create_async()
+        .await;
+}
+
+fn opts() -> RedfishOptions {
+    RedfishOptions {
+        request_timeout: Duration::from_secs(5),
+        ..RedfishOptions::default()
+    }
+}
+
+async fn connect(
+    server: &ServerGuard,
+    o: RedfishOptions,
+) -> Result<RedfishClient, metal3_bmc::BmcError> {
+    let addr =
+        BmcAddress::parse(&format!("redfish+http://{}{SYS}", server.host_with_port())).unwrap();
+    RedfishClient::connect(&addr, &Credentials::new("admin", PASSWORD), o).await
+}
+
+#[tokio::test]
+async fn expired_session_logs_in_again_once() {
+    let mut s = Server::new_async().await;
+    base(&mut s, true).await;
+    let login = s
+        .mock("POST", "/redfish/v1/SessionService/Sessions")
+        .match_body(Matcher::PartialJson(
+            json!({"UserName": "admin", "Password": PASSWORD}),
+        ))
+        .with_status(201)
+        .with_header("X-Auth-Token", "tok")
+        .with_header("Location", "/redfish/v1/SessionService/Sessions/7")
+        .expect(2)
+        .create_async()
+        .await;
+    // The first system read finds the session expired.
+    s.mock("GET", SYS)
+        .with_status(401)
+        .expect(1)
+        .create_async()
+        .await;
+    let ok = s
+        .mock("GET", SYS)
+        .match_header("X-Auth-Token", "tok")
+        .with_body(system("On", json!({})))
+        .create_async()
+        .await;
+    let logout = s
+        .mock("DELETE", "/redfish/v1/SessionService/Sessions/7")
+        .with_status(204)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    c.close().await;
+    login.assert_async().await;
+    ok.assert_async().await;
+    logout.assert_async().await;
+}
+
+#[tokio::test]
+async fn bad_password_fails_login_without_leaking_it() {
+    let mut s = Server::new_async().await;
+    base(&mut s, true).await;
+    s.mock("POST", "/redfish/v1/SessionService/Sessions")
+        .with_status(401)
+        .with_body(
+            r#"{"error":{"@Message.ExtendedInfo":[{"Message":"Invalid username or password."}]}}"#,
+        )
+        .create_async()
+        .await;
+    let e = connect(&s, opts()).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::AuthFailed);
+    let m = e.to_string();
+    assert!(
+        m.contains("Invalid username or password.") && m.contains(&s.host_with_port()),
+        "{m}"
+    );
+    assert!(!m.contains(PASSWORD) && !format!("{e:?}").contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn etag_conflict_retries_once_with_fresh_etag() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_header("ETag", "\"v1\"")
+        .with_body(system("On", json!({})))
+        .expect(2)
+        .create_async()
+        .await;
+    s.mock("GET", SYS)
+        .with_header("ETag", "\"v2\"")
+        .with_body(system("On", json!({})))
+        .create_async()
+        .await;
+    let stale = s
+        .mock("PATCH", SYS)
+        .match_header("If-Match", "\"v1\"")
+        .with_status(412)
+        .expect(1)
+        .create_async()
+        .await;
+    let fresh = s
+        .mock("PATCH", SYS)
+        .match_header("If-Match", "\"v2\"")
+        .match_body(Matcher::Json(
+            json!({"Boot": {"BootSourceOverrideTarget": "Pxe",
+            "BootSourceOverrideEnabled": "Once", "BootSourceOverrideMode": "UEFI"}}),
+        ))
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    c.set_boot(&BootOverride {
+        device: BootDevice::Pxe,
+        persistent: false,
+        mode: Some(BootMode::Uefi),
+        http_boot_uri: None,
+    })
+    .await
+    .unwrap();
+    stale.assert_async().await;
+    fresh.assert_async().await;
+}
+
+#[tokio::test]
+async fn server_errors_on_reads_are_retried_but_not_on_actions() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    let burst = s
+        .mock("GET", SYS)
+        .with_status(503)
+        .expect(2)
+        .create_async()
+        .await;
+    s.mock("GET", SYS)
+        .with_body(system("Off", json!({})))
+        .create_async()
+        .await;
+    let reset = s
+        .mock(
+            "POST",
+            format!("{SYS}/Actions/ComputerSystem.Reset").as_str(),
+        )
+        .with_status(500)
+        .with_body(r#"{"error":{"message":"controller busy"}}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    burst.assert_async().await;
+    let e = c.set_power(PowerAction::On).await.unwrap_err();
+    assert!(e.to_string().contains("HTTP 500: controller busy"), "{e}");
+    reset.assert_async().await;
+    // With retries off the burst is the answer.
+    let mut s2 = Server::new_async().await;
+    base(&mut s2, false).await;
+    s2.mock("GET", SYS).with_status(503).create_async().await;
+    let e = connect(
+        &s2,
+        RedfishOptions {
+            retries: 0,
+            ..opts()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::Rejected, "{e}");
+}
+
+#[tokio::test]
+async fn slow_answer_times_out() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_chunked_body(|w| {
+            std::thread::sleep(Duration::from_secs(2));
+            w.write_all(b"{}")
+        })
+        .create_async()
+        .await;
+    let o = RedfishOptions {
+        request_timeout: Duration::from_millis(400),
+        retries: 0,
+        ..opts()
+    };
+    let e = connect(&s, o).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::TimedOut, "{e}");
+}
+
+#[tokio::test]
+async fn garbage_is_a_bad_response() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body("<html>not json{")
+        .create_async()
+        .await;
+    let e = connect(&s, opts()).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::BadResponse, "{e}");
+
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system("Sideways", json!({"Boot": 7})))
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    assert_eq!(
+        c.power_state().await.unwrap_err().kind(),
+        BmcErrorKind::BadResponse
+    );
+    assert_eq!(
+        c.boot_override().await.unwrap_err().kind(),
+        BmcErrorKind::BadResponse
+    );
+}
+
+#[tokio::test]
+async fn accepted_but_ignored_reset_times_out() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system("Off", json!({})))
+        .create_async()
+        .await;
+    let reset = s
+        .mock(
+            "POST",
+            format!("{SYS}/Actions/ComputerSystem.Reset").as_str(),
+        )
+        .match_body(Matcher::Json(json!({"ResetType": "On"})))
+        .with_status(204)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    let e = c
+        .set_power_and_wait(
+            PowerAction::On,
+            Duration::from_millis(800),
+            Duration::from_millis(100),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::TimedOut, "{e}");
+    reset.assert_async().await;
+    // ForceRestart is not advertised and has no fallback: refused, nothing sent.
+    let e = c.set_power(PowerAction::ForceRestart).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::NotSupported);
+    assert!(
+        e.to_string().contains("On, ForceOff, GracefulShutdown"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn insert_media_falls_back_to_minimal_payload_on_400() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system("On", json!({})))
+        .create_async()
+        .await;
+    let vm = format!("{SYS}/VirtualMedia");
+    let slot = format!("{vm}/CD1");
+    s.mock("GET", vm.as_str())
+        .with_body(
+            json!({"Members": [{"@odata.id": format!("{vm}/Floppy")}, {"@odata.id": slot}]})
+                .to_string(),
+        )
+        .create_async()
+        .await;
+    s.mock("GET", format!("{vm}/Floppy").as_str())
+        .with_body(json!({"MediaTypes": ["Floppy"]}).to_string())
+        .create_async()
+        .await;
+    let insert = format!("{slot}/Actions/VirtualMedia.InsertMedia");
+    let slot_body = |inserted: bool| {
+        json!({"@odata.id": slot, "MediaTypes": ["CD", "DVD"], "Inserted": inserted,
+               "Image": if inserted { "http://h/x.iso" } else { "" },
+               "Actions": {"#VirtualMedia.InsertMedia": {"target": insert},
+                           "#VirtualMedia.EjectMedia": {"target": format!("{slot}/Actions/VirtualMedia.EjectMedia")}}})
+        .to_string()
+    };
+    s.mock("GET", slot.as_str())
+        .with_body(slot_body(false))
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", slot.as_str())
+        .with_body(slot_body(true))
+        .create_async()
+        .await;
+    let full = s
+        .mock("POST", insert.as_str())
+        .match_body(Matcher::PartialJson(json!({"Inserted": true, "WriteProtected": true})))
+        .with_status(400)
+        .with_body(r#"{"error":{"@Message.ExtendedInfo":[{"Message":"The property Inserted is not supported."}]}}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let minimal = s
+        .mock("POST", insert.as_str())
+        .match_body(Matcher::Json(json!({"Image": "http://h/x.iso"})))
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    let st = c.media_insert("http://h/x.iso").await.unwrap();
+    assert!(st.inserted && st.slot == slot, "{st:?}");
+    full.assert_async().await;
+    minimal.assert_async().await;
+}
+
+#[tokio::test]
+async fn simple_update_follows_the_task_monitor() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system("On", json!({})))
+        .create_async()
+        .await;
+    s.mock("GET", "/redfish/v1/UpdateService")
+        .with_body(
+            json!({"Actions": {"#UpdateService.SimpleUpdate": {
+            "target": "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"}}})
+            .to_string(),
+        )
+        .create_async()
+        .await;
+    s.mock(
+        "POST",
+        "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
+    )
+    .match_body(Matcher::Json(json!({"ImageURI": "http://h/fw.bin"})))
+    .with_status(202)
+    .with_header("Location", "/redfish/v1/TaskService/TaskMonitors/5")
+    .create_async()
+    .await;
+    let running = s
+        .mock("GET", "/redfish/v1/TaskService/TaskMonitors/5")
+        .with_status(202)
+        .with_body(r#"{"TaskState":"Running"}"#)
+        .expect(2)
+        .create_async()
+        .await;
+    s.mock("GET", "/redfish/v1/TaskService/TaskMonitors/5")
+        .with_body(
+            r#"{"TaskState":"Exception","Messages":[{"Message":"Image signature invalid."}]}"#,
+        )
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    let e = c
+        .simple_update(
+            "http://h/fw.bin",
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("Image signature invalid."), "{e}");
+    running.assert_async().await;
+}
