@@ -420,3 +420,111 @@ async fn simple_update_follows_the_task_monitor() {
     assert!(e.to_string().contains("Image signature invalid."), "{e}");
     running.assert_async().await;
 }
+
+#[tokio::test]
+async fn bios_settings_are_written_to_the_settings_object() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system(
+            "On",
+            json!({"Bios": {"@odata.id": format!("{SYS}/Bios")}}),
+        ))
+        .create_async()
+        .await;
+    s.mock("GET", format!("{SYS}/Bios").as_str())
+        .with_body(
+            json!({"Attributes": {"BootMode": "Uefi", "ProcVirtualization": "Disabled"},
+            "@Redfish.Settings": {"SettingsObject": {"@odata.id": format!("{SYS}/Bios/Pending")}}})
+            .to_string(),
+        )
+        .create_async()
+        .await;
+    let patch = s
+        .mock("PATCH", format!("{SYS}/Bios/Pending").as_str())
+        .match_body(Matcher::Json(
+            json!({"Attributes": {"ProcVirtualization": "Enabled"}}),
+        ))
+        .with_status(202)
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", format!("{SYS}/Bios/Pending").as_str())
+        .with_body(json!({"Attributes": {"ProcVirtualization": "Enabled"}}).to_string())
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    assert_eq!(c.bios_attributes().await.unwrap()["BootMode"], "Uefi");
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("ProcVirtualization".into(), "Enabled".into());
+    c.set_bios_attributes(attrs).await.unwrap();
+    patch.assert_async().await;
+    assert_eq!(
+        c.bios_pending().await.unwrap()["ProcVirtualization"],
+        "Enabled"
+    );
+}
+
+const BUDGET_PERMITS: usize = 2;
+
+/// Every request holds a permit of the per-BMC budget: with two permits,
+/// never more than two requests are in flight, however many callers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_bmc_budget_limits_parallel_requests() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (now2, max2) = (now.clone(), max.clone());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = l.accept().await {
+            let (now, max) = (now2.clone(), max2.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 2048];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let inflight = now.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(inflight, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let body = if buf.starts_with(b"GET /redfish/v1/ ") {
+                    root(false)
+                } else {
+                    system("On", json!({}))
+                };
+                now.fetch_sub(1, Ordering::SeqCst);
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    let addr = BmcAddress::parse(&format!("redfish+http://127.0.0.1:{port}{SYS}")).unwrap();
+    let o = RedfishOptions {
+        max_concurrent: BUDGET_PERMITS,
+        ..opts()
+    };
+    let c = Arc::new(
+        RedfishClient::connect(&addr, &Credentials::new("a", "b"), o)
+            .await
+            .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move { c.power_state().await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(max.load(Ordering::SeqCst), BUDGET_PERMITS.min(8));
+}

@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use metal3_bmc::address::BmcAddress;
 use metal3_bmc::redfish::hardware::DiskType;
@@ -332,4 +333,20 @@ async fn nvidia_viking_needs_a_system_path() {
     assert_eq!(c.system_path(), "/redfish/v1/Systems/DGX");
     let inv = c.inventory().await.unwrap();
     assert!(inv.hardware.cpu.count > 0, "{inv:?}");
+}
+
+#[tokio::test]
+async fn dropping_the_client_deletes_the_session() {
+    let (c, log) = client("lenovo", "").await;
+    drop(c);
+    for _ in 0..50 {
+        if log.lock().unwrap().iter().any(|(m, _, _)| m == "DELETE") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "no DELETE of the session after drop: {:?}",
+        log.lock().unwrap()
+    );
 }
