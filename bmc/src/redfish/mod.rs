@@ -75,6 +75,7 @@ pub struct RedfishClient {
     system_path: String,
     vendor: Vendor,
     expand: bool,
+    fresh_system: tokio::sync::Mutex<Option<Reply>>,
 }
 
 impl std::fmt::Debug for RedfishClient {
@@ -179,6 +180,7 @@ impl RedfishClient {
             root,
             system_path: String::new(),
             vendor: Vendor::Generic,
+            fresh_system: tokio::sync::Mutex::new(None),
         };
         let system_path = match address.redfish_system_id() {
             Some(p) => format!("/{}", p.trim_matches('/')),
@@ -190,12 +192,14 @@ impl RedfishClient {
                     .map_err(|d| invalid(&client.t.bmc, "select the system", d))?
             }
         };
-        let sys = client.t.get(&system_path, "read the system").await?.body;
+        let reply = client.t.get(&system_path, "read the system").await?;
+        let sys = reply.body.clone();
         // Names redirect to the canonical path (sushy): use that from now on.
         client.system_path = parse::str_at(&sys, "@odata.id")
             .map(|s| s.trim_end_matches('/').to_string())
             .unwrap_or(system_path);
         client.vendor = parse::detect_vendor(&client.root, parse::str_at(&sys, "Manufacturer"));
+        *client.fresh_system.lock().await = Some(reply);
         Ok(client)
     }
 
@@ -214,8 +218,48 @@ impl RedfishClient {
         self.t.logout().await;
     }
 
+    /// The system resource: the copy read by `connect` for the first
+    /// operation (it is milliseconds old and saves a request on every
+    /// one-shot use), a fresh read afterwards.
     async fn system(&self, op: &str) -> Result<Reply, BmcError> {
+        if let Some(r) = self.fresh_system.lock().await.take() {
+            return Ok(r);
+        }
         self.t.get(&self.system_path, op).await
+    }
+
+    /// The first CD/DVD slot of a virtual media collection, fetching members
+    /// only until one is found.
+    async fn first_cd_slot(
+        &self,
+        path: &str,
+        op: &str,
+    ) -> Result<Option<(String, Value)>, BmcError> {
+        let url = if self.expand {
+            format!("{path}?{EXPAND}")
+        } else {
+            path.to_string()
+        };
+        let coll = self.t.get(&url, op).await?.body;
+        for m in coll
+            .get("Members")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let Some(id) = parse::str_at(&m, "@odata.id").map(str::to_string) else {
+                continue;
+            };
+            let slot = if parse::is_expanded(&m) {
+                m
+            } else {
+                self.t.get(&id, op).await?.body
+            };
+            if parse::is_cd_slot(&slot) {
+                return Ok(Some((id, slot)));
+            }
+        }
+        Ok(None)
     }
 
     fn not_supported(&self, op: &str, detail: impl Into<String>) -> BmcError {
@@ -310,12 +354,9 @@ impl RedfishClient {
             .unwrap_or_default();
         let mut last_err = None;
         for path in collections.clone() {
-            match self.members(&path, op).await {
-                Ok(slots) => {
-                    if let Some(s) = slots.into_iter().find(|(_, v)| parse::is_cd_slot(v)) {
-                        return Ok(s);
-                    }
-                }
+            match self.first_cd_slot(&path, op).await {
+                Ok(Some(s)) => return Ok(s),
+                Ok(None) => {}
                 Err(e) => last_err = Some(e),
             }
         }
@@ -332,12 +373,9 @@ impl RedfishClient {
                     continue;
                 }
                 collections.push(c.clone());
-                match self.members(&c, op).await {
-                    Ok(slots) => {
-                        if let Some(s) = slots.into_iter().find(|(_, v)| parse::is_cd_slot(v)) {
-                            return Ok(s);
-                        }
-                    }
+                match self.first_cd_slot(&c, op).await {
+                    Ok(Some(s)) => return Ok(s),
+                    Ok(None) => {}
                     Err(e) => last_err = Some(e),
                 }
             }
