@@ -528,3 +528,14 @@ async fn per_bmc_budget_limits_parallel_requests() {
     }
     assert_eq!(max.load(Ordering::SeqCst), BUDGET_PERMITS.min(8));
 }
+
+#[tokio::test]
+async fn non_redfish_addresses_are_refused_before_any_request() {
+    for a in ["ipmi://127.0.0.1:1", "127.0.0.1:1", "libvirt://127.0.0.1:1"] {
+        let addr = BmcAddress::parse(a).unwrap();
+        let e = RedfishClient::connect(&addr, &Credentials::new("a", "b"), opts())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), BmcErrorKind::InvalidRequest, "{a}: {e}");
+    }
+}
