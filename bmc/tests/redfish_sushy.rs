@@ -12,6 +12,7 @@ mod sushy;
 
 use std::time::Duration;
 
+use metal3_bmc::address::BmcAddress;
 use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
 use metal3_bmc::{
     BmcErrorKind, BootDevice, BootMode, BootOverride, Credentials, PowerAction, PowerBootControl,
@@ -78,6 +79,21 @@ async fn system_selection_and_auth() {
         .await
         .unwrap();
     assert_eq!(c.system_path(), format!("/redfish/v1/Systems/{}", SYS[1]));
+    // Every Redfish-speaking address type reaches the same service.
+    for scheme in [
+        "redfish-virtualmedia+http",
+        "redfish-uefihttp+http",
+        "idrac-virtualmedia+http",
+        "ilo5-redfish+http",
+    ] {
+        let a = BmcAddress::parse(&format!(
+            "{scheme}://127.0.0.1:{}/redfish/v1/Systems/{}",
+            s.port, SYS[2]
+        ))
+        .unwrap();
+        let c = RedfishClient::connect(&a, &creds(), quick()).await.unwrap();
+        assert_eq!(c.power_state().await.unwrap(), PowerState::Off, "{scheme}");
+    }
     // Wrong password: AuthFailed, and the password is in no message.
     let bad = Credentials::new(USER, "wrong-password");
     let e = RedfishClient::connect(&s.system_address(0), &bad, quick())

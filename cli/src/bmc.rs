@@ -615,4 +615,71 @@ mod tests {
         assert_eq!(bios_value("true"), serde_json::json!(true));
         assert_eq!(bios_value("Enabled"), serde_json::json!("Enabled"));
     }
+
+    #[derive(Debug, clap::Parser)]
+    struct T {
+        #[command(subcommand)]
+        verb: BmcVerb,
+    }
+
+    fn parse_args(args: &[&str]) -> BmcVerb {
+        use clap::Parser;
+        let mut all = vec!["metal3ctl"];
+        all.extend_from_slice(args);
+        T::try_parse_from(all).map(|t| t.verb).unwrap()
+    }
+
+    #[test]
+    fn wait_takes_an_optional_value() {
+        let wait_of = |args: &[&str]| match parse_args(args) {
+            BmcVerb::Power {
+                action: PowerCmd::On(w),
+                ..
+            } => w.wait,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(wait_of(&["power", "on", "--address", "a"]), None);
+        assert_eq!(
+            wait_of(&["power", "on", "--wait", "--address", "a"]),
+            Some(300)
+        );
+        assert_eq!(
+            wait_of(&["power", "on", "--wait=5", "--address", "a"]),
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn every_verb_has_an_example() {
+        use clap::CommandFactory;
+        let cmd = T::command();
+        for sub in cmd.get_subcommands() {
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("metal3ctl bmc "),
+                "{} has no example",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn ipmi_addresses_say_the_client_is_missing() {
+        let verb = parse_args(&[
+            "power",
+            "status",
+            "--address",
+            "ipmi://192.0.2.1",
+            "--username",
+            "u",
+            "--password",
+            "hunter2",
+        ]);
+        let e = run(BmcArgs { verb }).unwrap_err().to_string();
+        assert!(e.contains("IPMI client not available in this build"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
 }
