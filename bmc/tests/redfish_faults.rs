@@ -539,3 +539,81 @@ async fn non_redfish_addresses_are_refused_before_any_request() {
         assert_eq!(e.kind(), BmcErrorKind::InvalidRequest, "{a}: {e}");
     }
 }
+
+#[tokio::test]
+async fn storage_failure_falls_back_to_simple_storage_and_refused_expand_to_plain() {
+    let mut s = Server::new_async().await;
+    let mut r: Value = serde_json::from_str(&root(false)).unwrap();
+    r["ProtocolFeaturesSupported"] = json!({"ExpandQuery": {"NoLinks": true, "Levels": true}});
+    s.mock("GET", "/redfish/v1/")
+        .with_body(r.to_string())
+        .create_async()
+        .await;
+    s.mock("GET", SYS)
+        .with_body(system(
+            "On",
+            json!({"Storage": {"@odata.id": format!("{SYS}/Storage")},
+                   "SimpleStorage": {"@odata.id": format!("{SYS}/SimpleStorage")},
+                   "EthernetInterfaces": {"@odata.id": format!("{SYS}/EthernetInterfaces")}}),
+        ))
+        .create_async()
+        .await;
+    let storage = s
+        .mock("GET", Matcher::Regex(format!("^{SYS}/Storage")))
+        .with_status(500)
+        .with_body(r#"{"error":{"message":"storage agent down"}}"#)
+        .expect(4)
+        .create_async()
+        .await;
+    // SimpleStorage refuses $expand although the root advertises it.
+    s.mock("GET", Matcher::Regex(format!(r"^{SYS}/SimpleStorage\?")))
+        .with_status(400)
+        .create_async()
+        .await;
+    s.mock("GET", format!("{SYS}/SimpleStorage").as_str())
+        .with_body(
+            json!({"Members": [{"@odata.id": format!("{SYS}/SimpleStorage/1")}]}).to_string(),
+        )
+        .create_async()
+        .await;
+    s.mock("GET", format!("{SYS}/SimpleStorage/1").as_str())
+        .with_body(
+            json!({"Devices": [{"Name": "Disk 0", "CapacityBytes": 480103981056_i64,
+            "Manufacturer": "ATA", "Model": "SSD 480"}]})
+            .to_string(),
+        )
+        .create_async()
+        .await;
+    // Ethernet interfaces come expanded.
+    s.mock(
+        "GET",
+        Matcher::Regex(format!(r"^{SYS}/EthernetInterfaces\?")),
+    )
+    .with_body(
+        json!({"Members": [{"@odata.id": format!("{SYS}/EthernetInterfaces/1"), "Id": "1",
+            "MACAddress": "AA:BB:CC:00:11:22", "SpeedMbps": 25000,
+            "IPv4Addresses": [{"Address": "192.0.2.7"}]}]})
+        .to_string(),
+    )
+    .create_async()
+    .await;
+    let c = connect(&s, opts()).await.unwrap();
+    let inv = c.inventory().await.unwrap();
+    storage.assert_async().await;
+    let d = &inv.hardware.storage;
+    assert_eq!(
+        (d.len(), d[0].size_bytes, d[0].name.as_str()),
+        (1, 480103981056, "Disk 0")
+    );
+    let n = &inv.hardware.nics[0];
+    assert_eq!(
+        (n.mac.as_str(), n.ip.as_str(), n.speed_gbps),
+        ("aa:bb:cc:00:11:22", "192.0.2.7", 25)
+    );
+    let w = inv.warnings.join("\n");
+    assert!(
+        w.contains("used SimpleStorage instead") && w.contains("storage agent down"),
+        "{w}"
+    );
+    assert!(w.contains("Processors") && w.contains("Memory"), "{w}");
+}

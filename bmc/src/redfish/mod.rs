@@ -235,12 +235,7 @@ impl RedfishClient {
         path: &str,
         op: &str,
     ) -> Result<Option<(String, Value)>, BmcError> {
-        let url = if self.expand {
-            format!("{path}?{EXPAND}")
-        } else {
-            path.to_string()
-        };
-        let coll = self.t.get(&url, op).await?.body;
+        let coll = self.collection(path, op).await?;
         for m in coll
             .get("Members")
             .and_then(Value::as_array)
@@ -270,14 +265,23 @@ impl RedfishClient {
         }
     }
 
+    /// A collection, with members expanded when the service root offers it.
+    /// Some firmware advertises `ExpandQuery` yet refuses the query (400/501):
+    /// then the plain collection is read.
+    async fn collection(&self, path: &str, op: &str) -> Result<Value, BmcError> {
+        if self.expand {
+            match self.t.get(&format!("{path}?{EXPAND}"), op).await {
+                Ok(r) => return Ok(r.body),
+                Err(BmcError::Http { status, .. }) if quirks::expand_refused(status) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.t.get(path, op).await?.body)
+    }
+
     /// Every member of a collection, expanded in one request when the BMC can.
     async fn members(&self, path: &str, op: &str) -> Result<Vec<(String, Value)>, BmcError> {
-        let url = if self.expand {
-            format!("{path}?{EXPAND}")
-        } else {
-            path.to_string()
-        };
-        let coll = self.t.get(&url, op).await?.body;
+        let coll = self.collection(path, op).await?;
         let list = coll
             .get("Members")
             .and_then(Value::as_array)

@@ -30,3 +30,10 @@ pub fn eject_error_is_harmless(status: u16) -> bool {
 pub fn simple_update_needs_targets(vendor: Vendor) -> bool {
     vendor == Vendor::Generic
 }
+
+/// Statuses with which firmware that advertises `ExpandQuery` refuses
+/// `$expand` (seen on older Supermicro and OpenBMC releases): read the
+/// collection without it.
+pub fn expand_refused(status: u16) -> bool {
+    matches!(status, 400 | 405 | 406 | 501)
+}
