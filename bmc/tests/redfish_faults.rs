@@ -617,3 +617,24 @@ async fn storage_failure_falls_back_to_simple_storage_and_refused_expand_to_plai
     );
     assert!(w.contains("Processors") && w.contains("Memory"), "{w}");
 }
+
+#[tokio::test]
+async fn credentials_in_the_address_never_reach_messages() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS).with_status(404).create_async().await;
+    let addr = BmcAddress::parse(&format!(
+        "redfish+http://admin:in-url-secret@{}{SYS}",
+        s.host_with_port()
+    ))
+    .unwrap();
+    let e = RedfishClient::connect(&addr, &Credentials::new("admin", PASSWORD), opts())
+        .await
+        .unwrap_err();
+    let all = format!("{e} {e:?}");
+    assert!(all.contains(&s.host_with_port()), "{all}");
+    assert!(
+        !all.contains("in-url-secret") && !all.contains(PASSWORD),
+        "{all}"
+    );
+}
