@@ -177,6 +177,17 @@ async fn boot_override_round_trip() {
         .unwrap_err();
     assert_eq!(e.kind(), BmcErrorKind::NotSupported, "{e}");
     assert!(e.to_string().contains("Pxe, Cd, Hdd, UefiHttp"), "{e}");
+    // Legacy mode (sushy then drops UefiHttp from the allowed targets).
+    let legacy_disk = BootOverride {
+        device: BootDevice::Disk,
+        persistent: true,
+        mode: Some(BootMode::Legacy),
+        http_boot_uri: None,
+    };
+    c.set_boot(&legacy_disk).await.unwrap();
+    let raw = s.raw_get(&sys).await;
+    assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Hdd");
+    assert_eq!(raw["Boot"]["BootSourceOverrideMode"], "Legacy");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,6 +251,22 @@ async fn inventory_secure_boot_firmware() {
     assert_eq!(e.kind(), BmcErrorKind::NotSupported, "{e}");
     let e = c.bios_attributes().await.unwrap_err();
     assert_eq!(e.kind(), BmcErrorKind::NotSupported, "{e}");
+    // SimpleUpdate: sushy wants Targets (sent for generic BMCs; without them
+    // it answers 400 "Missing ImageURI and/or Targets"), then its fake driver
+    // cannot read BIOS versions and answers 500 with its own message.
+    let e = c
+        .simple_update(
+            "http://127.0.0.1:9/fw.bin",
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("HTTP 500: Failed fetching BIOS information"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
