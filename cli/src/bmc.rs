@@ -16,6 +16,8 @@ pub enum Output {
     Text,
     /// JSON.
     Json,
+    /// YAML, printed as JSON (valid YAML 1.2): this build has no YAML library.
+    Yaml,
 }
 
 /// Arguments of `metal3ctl bmc`.
@@ -84,8 +86,8 @@ enum BmcVerb {
     },
     /// Out-of-band hardware inventory, as Metal³ status.hardware (HardwareDetails).
     ///
-    /// Output is JSON (`-o json`, also used for text); YAML output is not
-    /// available in this build (no YAML library). Parts the BMC cannot report
+    /// Output is JSON (also for `-o text`); `-o yaml` prints the same JSON,
+    /// which is valid YAML 1.2, as this build has no YAML library. Parts the BMC cannot report
     /// are left out and listed as warnings on stderr.
     #[command(after_help = "Example:\n  \
         metal3ctl bmc inventory --address idrac-virtualmedia://10.0.0.6/redfish/v1/Systems/System.Embedded.1 --credentials-file creds.txt -o json")]
@@ -355,7 +357,9 @@ async fn remote(verb: BmcVerb) -> CliResult {
             client.set_secure_boot(matches!(state, OnOff::On)).await?;
             let now = client.secure_boot().await?;
             match out {
-                Output::Json => print_json(&serde_json::json!({ "secureBoot": now }))?,
+                Output::Json | Output::Yaml => {
+                    print_json(&serde_json::json!({ "secureBoot": now }))?
+                }
                 Output::Text => println!("secure boot: {}", if now { "on" } else { "off" }),
             }
             Ok(ExitCode::SUCCESS)
@@ -372,7 +376,7 @@ async fn power<C: PowerBootControl>(c: &C, cmd: PowerCmd, out: Output) -> CliRes
         PowerCmd::Status => {
             let s = c.power_state().await?;
             match out {
-                Output::Json => print_json(&serde_json::json!({ "powerState": s }))?,
+                Output::Json | Output::Yaml => print_json(&serde_json::json!({ "powerState": s }))?,
                 Output::Text => println!("{}", serde_json::to_value(s)?.as_str().unwrap_or("?")),
             }
             return Ok(ExitCode::SUCCESS);
@@ -394,8 +398,12 @@ async fn power<C: PowerBootControl>(c: &C, cmd: PowerCmd, out: Output) -> CliRes
         }
     };
     match (out, state) {
-        (Output::Json, Some(s)) => print_json(&serde_json::json!({ "powerState": s }))?,
-        (Output::Json, None) => print_json(&serde_json::json!({ "accepted": true }))?,
+        (Output::Json | Output::Yaml, Some(s)) => {
+            print_json(&serde_json::json!({ "powerState": s }))?
+        }
+        (Output::Json | Output::Yaml, None) => {
+            print_json(&serde_json::json!({ "accepted": true }))?
+        }
         (Output::Text, Some(s)) => println!("{}", serde_json::to_value(s)?.as_str().unwrap_or("?")),
         (Output::Text, None) => println!("accepted (use --wait to wait for the new state)"),
     }
@@ -429,7 +437,7 @@ async fn boot<C: PowerBootControl>(
     c.set_boot(&wanted).await?;
     let now = c.boot_override().await?;
     match out {
-        Output::Json => print_json(&now)?,
+        Output::Json | Output::Yaml => print_json(&now)?,
         Output::Text => println!(
             "boot override: {:?}{}",
             now.device,
@@ -450,7 +458,7 @@ async fn media(c: &RedfishClient, cmd: MediaCmd, out: Output) -> CliResult {
         MediaCmd::Status => c.media_status().await?,
     };
     match out {
-        Output::Json => print_json(&st)?,
+        Output::Json | Output::Yaml => print_json(&st)?,
         Output::Text => println!(
             "{}: {}",
             st.slot,
@@ -490,7 +498,7 @@ async fn bios(c: &RedfishClient, cmd: BiosCmd, out: Output) -> CliResult {
             let current = c.bios_attributes().await?;
             let pending = c.bios_pending().await.unwrap_or_default();
             match out {
-                Output::Json => {
+                Output::Json | Output::Yaml => {
                     print_json(&serde_json::json!({ "attributes": current, "pending": pending }))?
                 }
                 Output::Text => {
@@ -514,7 +522,9 @@ async fn bios(c: &RedfishClient, cmd: BiosCmd, out: Output) -> CliResult {
             c.set_bios_attributes(attrs).await?;
             let pending = c.bios_pending().await?;
             match out {
-                Output::Json => print_json(&serde_json::json!({ "pending": pending }))?,
+                Output::Json | Output::Yaml => {
+                    print_json(&serde_json::json!({ "pending": pending }))?
+                }
                 Output::Text => println!("staged; applied on the next reboot"),
             }
         }
@@ -525,7 +535,7 @@ async fn bios(c: &RedfishClient, cmd: BiosCmd, out: Output) -> CliResult {
 async fn firmware(c: &RedfishClient, out: Output) -> CliResult {
     let list = c.firmware_inventory().await?;
     match out {
-        Output::Json => print_json(&list)?,
+        Output::Json | Output::Yaml => print_json(&list)?,
         Output::Text => {
             for f in list {
                 println!("{:<50} {}", f.name, f.version);
@@ -554,7 +564,7 @@ fn parse(address: &str, output: Output) -> Result<ExitCode, Box<dyn std::error::
     };
     let s = parsed.summary();
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&s)?),
+        Output::Json | Output::Yaml => println!("{}", serde_json::to_string_pretty(&s)?),
         Output::Text => {
             let opt = |o: Option<&str>| o.unwrap_or("(Ironic default)").to_string();
             println!("address:              {}", s.address);
