@@ -5,7 +5,9 @@
 //!   `ilo5-*`, `redfish-uefihttp`, the legacy `ilo4*`, `ilo5`, `irmc`, `libvirt`)
 //!   into a [`address::BmcAddress`] that knows its driver and capabilities. It has
 //!   no network code and is always available, also with `default-features = false`.
-//! * With the `clients` feature (default), async protocol clients live beside it.
+//! * With the `clients` feature (default), async protocol clients live beside it:
+//!   [`ipmi`] is IPMI over LAN (RMCP+ cipher suites 17/3, IPMI 1.5) implementing
+//!   [`ops::PowerBootControl`].
 //!
 //! ```
 //! use metal3_bmc::address::BmcAddress;
@@ -21,6 +23,8 @@ pub mod credentials;
 #[cfg(feature = "clients")]
 pub mod budget;
 #[cfg(feature = "clients")]
+pub mod connect;
+#[cfg(feature = "clients")]
 pub mod error;
 #[cfg(feature = "clients")]
 pub mod ipmi;
@@ -29,6 +33,8 @@ pub mod ops;
 #[cfg(feature = "clients")]
 pub mod redfish;
 
+#[cfg(feature = "clients")]
+pub use connect::{Bmc, ConnectOptions};
 pub use credentials::Credentials;
 #[cfg(feature = "clients")]
 pub use error::{BmcError, BmcErrorKind};

@@ -249,8 +249,13 @@ pub fn random_range(pool: &Pool) -> Option<(u128, u128, Option<Range>)> {
 /// `formatAddressName`: `prefix-address` with `.`/`:` turned into `-` and
 /// trailing dashes trimmed.
 pub fn format_address_name(name_prefix: &str, address: &str) -> String {
-    let joined = format!("{name_prefix}-{address}").replace([':', '.'], "-");
-    joined.trim_end_matches('-').to_string()
+    let mut out = String::with_capacity(name_prefix.len() + 1 + address.len());
+    for c in name_prefix.chars().chain(['-']).chain(address.chars()) {
+        out.push(if c == ':' || c == '.' { '-' } else { c });
+    }
+    let kept = out.trim_end_matches('-').len();
+    out.truncate(kept);
+    out
 }
 
 #[cfg(test)]

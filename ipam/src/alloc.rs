@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use metal3_hostmodel::{meta::OwnerReference, ObjectMeta, ObjectReference};
+use metal3_hostmodel::{meta::OwnerReference, Condition, ObjectMeta, ObjectReference, Time};
 
 use crate::addr::{self, Range};
 use crate::error::IpamError;
@@ -245,6 +245,33 @@ impl Allocation {
         }
     }
 
+    /// `IPClaim.status` after success: a reference to the IPAddress, no error.
+    pub fn ipclaim_status(&self, pool_namespace: &str) -> IPClaimStatus {
+        IPClaimStatus {
+            address: Some(ObjectReference {
+                name: self.name.clone(),
+                namespace: pool_namespace.into(),
+                ..ObjectReference::default()
+            }),
+            error_message: None,
+        }
+    }
+
+    /// CAPI `IPAddressClaim.status` after success: `addressRef` and `Ready=True`.
+    pub fn capi_claim_status(&self, now: Time) -> CapiIPAddressClaimStatus {
+        CapiIPAddressClaimStatus {
+            conditions: vec![Condition {
+                type_: "Ready".into(),
+                status: "True".into(),
+                last_transition_time: Some(now),
+                ..Condition::default()
+            }],
+            address_ref: Some(LocalReference {
+                name: self.name.clone(),
+            }),
+        }
+    }
+
     /// The CAPI `ipam.cluster.x-k8s.io/v1beta2` IPAddress upstream creates.
     pub fn to_capi_ipaddress(&self, pool: &IPPool, claim: &CapiIPAddressClaim) -> CapiIPAddress {
         CapiIPAddress {
@@ -294,6 +321,25 @@ fn owner(api_version: &str, kind: &str, meta: &ObjectMeta) -> OwnerReference {
     }
 }
 
+/// What the allocator keeps per claim; its own allocations stay compact and
+/// are expanded into an [`Allocation`] on demand.
+#[derive(Debug, Clone)]
+enum Held {
+    /// Allocated here from `spec.pools[range]`.
+    Range { ip: u128, range: usize, capi: bool },
+    /// Restored verbatim from an IPAddress object.
+    Object { ip: u128, alloc: Box<Allocation> },
+}
+
+impl Held {
+    /// The held address.
+    fn ip(&self) -> u128 {
+        match self {
+            Held::Range { ip, .. } | Held::Object { ip, .. } => *ip,
+        }
+    }
+}
+
 /// Allocation state of one IPPool, rebuilt from the pool and its IPAddress objects.
 #[derive(Debug, Clone)]
 pub struct PoolAllocator {
@@ -307,12 +353,16 @@ pub struct PoolAllocator {
     pools: Vec<CompiledPool>,
     /// Claim name -> pre-allocated address (`None` when the text is not an IP).
     pre_allocations: BTreeMap<String, Option<u128>>,
-    /// Pre-allocated addresses; they stay reserved after their claim is released.
+    /// Valid pre-allocated addresses; reserved in `used` unless the pool is deleting.
     pre_values: BTreeSet<u128>,
+    /// Pre-allocated address -> claim holding it. Only these addresses need a
+    /// holder: every other address is chosen only when free.
+    pre_holders: HashMap<u128, String>,
+    /// Holders beyond the first of an address several restored IPAddress
+    /// objects share (inconsistent stores only); it stays used until all go.
+    extra_holders: HashMap<u128, Vec<String>>,
     used: UsedSet,
-    /// Address -> holding claim (`""` for a bare pre-allocation reservation).
-    owners: HashMap<u128, String>,
-    allocations: BTreeMap<String, (u128, Allocation)>,
+    allocations: HashMap<String, Held>,
     rng: SplitMix64,
 }
 
@@ -353,17 +403,16 @@ impl PoolAllocator {
             pools,
             pre_values: BTreeSet::new(),
             pre_allocations,
+            pre_holders: HashMap::new(),
+            extra_holders: HashMap::new(),
             used: UsedSet::default(),
-            owners: HashMap::new(),
-            allocations: BTreeMap::new(),
+            allocations: HashMap::new(),
             rng: SplitMix64::new(0),
         };
+        me.pre_values = me.pre_allocations.values().flatten().copied().collect();
         if !deleting {
-            let values: Vec<u128> = me.pre_allocations.values().flatten().copied().collect();
-            for ip in values {
-                me.pre_values.insert(ip);
-                me.used.insert(ip);
-                me.owners.entry(ip).or_default();
+            for ip in &me.pre_values {
+                me.used.insert(*ip);
             }
         }
         Ok(me)
@@ -423,8 +472,21 @@ impl PoolAllocator {
             claim: claim.into(),
             address: address.into(),
         })?;
-        self.used.insert(ip);
-        self.owners.insert(ip, claim.into());
+        let first_holder = if self.pre_values.contains(&ip) {
+            self.used.insert(ip);
+            match self.pre_holders.get(&ip) {
+                None => {
+                    self.pre_holders.insert(ip, claim.into());
+                    true
+                }
+                Some(_) => false,
+            }
+        } else {
+            self.used.insert(ip)
+        };
+        if !first_holder {
+            self.extra_holders.entry(ip).or_default().push(claim.into());
+        }
         let alloc = Allocation {
             claim: claim.into(),
             address: address.into(),
@@ -433,7 +495,13 @@ impl PoolAllocator {
             gateway,
             dns_servers,
         };
-        self.allocations.insert(claim.into(), (ip, alloc));
+        self.allocations.insert(
+            claim.into(),
+            Held::Object {
+                ip,
+                alloc: Box::new(alloc),
+            },
+        );
         Ok(())
     }
 
@@ -443,8 +511,51 @@ impl PoolAllocator {
     }
 
     /// The current allocation of a claim.
-    pub fn get(&self, claim: &str) -> Option<&Allocation> {
-        self.allocations.get(claim).map(|(_, a)| a)
+    pub fn get(&self, claim: &str) -> Option<Allocation> {
+        self.allocations
+            .get(claim)
+            .map(|h| self.materialize(claim, h))
+    }
+
+    /// Prefix, gateway and DNS for an address from `spec.pools[range]`:
+    /// range values override the pool-wide defaults when set (prefix: non-zero,
+    /// DNS: non-empty); CAPI addresses carry no DNS.
+    fn settings(&self, range: usize, capi: bool) -> (i32, Option<String>, Vec<String>) {
+        let mut prefix = self.prefix;
+        let mut gateway = &self.gateway;
+        let mut dns = &self.dns_servers;
+        if let Some(cp) = self.pools.get(range) {
+            if let Some(p) = cp.prefix.filter(|p| *p != 0) {
+                prefix = p;
+            }
+            if cp.gateway.is_some() {
+                gateway = &cp.gateway;
+            }
+            if !cp.dns_servers.is_empty() {
+                dns = &cp.dns_servers;
+            }
+        }
+        let dns = if capi { Vec::new() } else { dns.clone() };
+        (prefix, gateway.clone(), dns)
+    }
+
+    /// Expands a held entry into the full allocation.
+    fn materialize(&self, claim: &str, held: &Held) -> Allocation {
+        match held {
+            Held::Object { alloc, .. } => (**alloc).clone(),
+            Held::Range { ip, range, capi } => {
+                let (prefix, gateway, dns_servers) = self.settings(*range, *capi);
+                let address = addr::ip_string(*ip);
+                Allocation {
+                    name: addr::format_address_name(&self.name_prefix, &address),
+                    claim: claim.into(),
+                    address,
+                    prefix,
+                    gateway,
+                    dns_servers,
+                }
+            }
+        }
     }
 
     /// Number of claims holding an address.
@@ -472,7 +583,13 @@ impl PoolAllocator {
     pub fn status_indexes(&self) -> BTreeMap<String, String> {
         self.allocations
             .iter()
-            .map(|(k, (_, a))| (k.clone(), a.address.clone()))
+            .map(|(k, h)| {
+                let address = match h {
+                    Held::Object { alloc, .. } => alloc.address.clone(),
+                    Held::Range { ip, .. } => addr::ip_string(*ip),
+                };
+                (k.clone(), address)
+            })
             .collect()
     }
 
@@ -501,17 +618,18 @@ impl PoolAllocator {
     /// Allocates following upstream's `allocateAddress`; a claim that already
     /// holds an address gets it back unchanged.
     pub fn allocate_request(&mut self, req: ClaimRequest<'_>) -> Result<Allocation, IpamError> {
-        if let Some((_, a)) = self.allocations.get(req.name) {
-            return Ok(a.clone());
+        if let Some(h) = self.allocations.get(req.name) {
+            return Ok(self.materialize(req.name, h));
         }
-        let pool = self.pool_name.clone();
-        let claim = req.name.to_string();
+        // Names for error values, built only on the error paths.
+        let pool = || self.pool_name.clone();
+        let claim = || req.name.to_string();
         let requested = match req.requested.filter(|r| !r.is_empty()) {
             None => None,
             Some(r) => Some(
                 addr::parse_ip(r).ok_or_else(|| IpamError::InvalidAnnotation {
-                    pool: pool.clone(),
-                    claim: claim.clone(),
+                    pool: pool(),
+                    claim: claim(),
                     value: r.into(),
                 })?,
             ),
@@ -519,7 +637,10 @@ impl PoolAllocator {
         let pre = self.pre_allocations.get(req.name).copied();
         if let (Some(r), Some(p)) = (requested, pre) {
             if p != Some(r) {
-                return Err(IpamError::Conflicting { pool, claim });
+                return Err(IpamError::Conflicting {
+                    pool: pool(),
+                    claim: claim(),
+                });
             }
         }
         let mut seen_requested = false;
@@ -560,7 +681,8 @@ impl PoolAllocator {
                 break;
             }
         }
-        let Some((ip, idx)) = chosen else {
+        let Some((ip, range)) = chosen else {
+            let (pool, claim) = (pool(), claim());
             return Err(if requested.is_some() && seen_requested {
                 IpamError::RequestedNotAvailable { pool, claim }
             } else if pre.is_some() {
@@ -569,65 +691,74 @@ impl PoolAllocator {
                 IpamError::Exhausted { pool, claim }
             });
         };
-        if let Some(holder) = self
-            .owners
-            .get(&ip)
-            .filter(|h| !h.is_empty() && **h != claim)
+        // Only the pre-allocation path can pick an address that is in use.
+        let is_pre_value = self.pre_values.contains(&ip);
+        if let Some(holder) = is_pre_value
+            .then(|| self.pre_holders.get(&ip))
+            .flatten()
+            .filter(|h| *h != req.name)
         {
             return Err(IpamError::AddressHeld {
-                pool,
-                claim,
+                pool: pool(),
+                claim: claim(),
                 address: addr::ip_string(ip),
                 holder: holder.clone(),
             });
         }
-        let cp = &self.pools[idx];
-        let mut prefix = self.prefix;
-        let mut gateway = self.gateway.clone();
-        let mut dns_servers = self.dns_servers.clone();
-        if let Some(p) = cp.prefix.filter(|p| *p != 0) {
-            prefix = p;
-        }
-        if cp.gateway.is_some() {
-            gateway = cp.gateway.clone();
-        }
-        if !cp.dns_servers.is_empty() {
-            dns_servers = cp.dns_servers.clone();
-        }
-        if req.capi {
-            dns_servers.clear();
-            if !(0..=128).contains(&prefix) {
-                return Err(IpamError::InvalidPrefix { pool, claim });
-            }
-        }
-        let address = addr::ip_string(ip);
-        let alloc = Allocation {
-            name: addr::format_address_name(&self.name_prefix, &address),
-            claim: claim.clone(),
-            address,
-            prefix,
-            gateway,
-            dns_servers,
+        let held = Held::Range {
+            ip,
+            range,
+            capi: req.capi,
         };
+        let alloc = self.materialize(req.name, &held);
+        if req.capi && !(0..=128).contains(&alloc.prefix) {
+            return Err(IpamError::InvalidPrefix {
+                pool: pool(),
+                claim: claim(),
+            });
+        }
         self.used.insert(ip);
-        self.owners.insert(ip, claim.clone());
-        self.allocations.insert(claim, (ip, alloc.clone()));
+        if is_pre_value {
+            self.pre_holders.insert(ip, claim());
+        }
+        self.allocations.insert(claim(), held);
         Ok(alloc)
     }
 
     /// Releases a deleted claim's address; pre-allocated addresses stay
     /// reserved unless the pool itself is being deleted.
     pub fn release(&mut self, claim: &str) -> Option<Allocation> {
-        let (ip, alloc) = self.allocations.remove(claim)?;
-        let holder_is_claim = self.owners.get(&ip).is_some_and(|h| h == claim);
-        if !self.deleting && self.pre_values.contains(&ip) {
-            if holder_is_claim {
-                self.owners.insert(ip, String::new());
+        let held = self.allocations.remove(claim)?;
+        let ip = held.ip();
+        let alloc = self.materialize(claim, &held);
+        if let Some(extra) = self.extra_holders.get_mut(&ip) {
+            // Another restored object still holds the address: keep it used and
+            // hand the pre-allocation holder role on if this claim had it.
+            let next = match extra.iter().position(|h| h == claim) {
+                Some(k) => {
+                    extra.swap_remove(k);
+                    None
+                }
+                None => extra.pop(),
+            };
+            if extra.is_empty() {
+                self.extra_holders.remove(&ip);
             }
-        } else if holder_is_claim {
-            self.owners.remove(&ip);
-            self.used.remove(ip);
+            if let Some(next) = next {
+                if self.pre_values.contains(&ip) {
+                    self.pre_holders.insert(ip, next);
+                }
+            }
+            return Some(alloc);
         }
+        if self.pre_values.contains(&ip) {
+            self.pre_holders.remove(&ip);
+            if !self.deleting {
+                // Pre-allocations stay reserved even without a claim.
+                return Some(alloc);
+            }
+        }
+        self.used.remove(ip);
         Some(alloc)
     }
 }

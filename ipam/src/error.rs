@@ -121,6 +121,32 @@ impl IpamError {
         }
     }
 
+    /// `IPClaim.status` after a failed allocation (errored claims are not retried).
+    pub fn ipclaim_status(&self) -> crate::types::IPClaimStatus {
+        crate::types::IPClaimStatus {
+            address: None,
+            error_message: Some(self.status_message()),
+        }
+    }
+
+    /// CAPI `IPAddressClaim.status` after a failure: one `Ready=False` condition.
+    pub fn capi_claim_status(
+        &self,
+        now: metal3_hostmodel::Time,
+    ) -> crate::types::CapiIPAddressClaimStatus {
+        crate::types::CapiIPAddressClaimStatus {
+            conditions: vec![metal3_hostmodel::Condition {
+                type_: "Ready".into(),
+                status: "False".into(),
+                reason: self.capi_reason().into(),
+                message: self.status_message(),
+                last_transition_time: Some(now),
+                observed_generation: None,
+            }],
+            address_ref: None,
+        }
+    }
+
     /// Reason of the CAPI `Ready=False` condition: `PoolExhausted` or `AllocationFailed`.
     pub fn capi_reason(&self) -> &'static str {
         match self {

@@ -489,3 +489,95 @@ fn claim_request_reads_annotation() {
         ("x", Some("10.0.0.1"), false)
     );
 }
+
+#[test]
+fn claim_status_helpers() {
+    let p = docs_pool();
+    let mut a = PoolAllocator::from_pool(&p).unwrap();
+    let ok = a.allocate(&claim("a")).unwrap();
+    assert_eq!(
+        serde_json::to_value(ok.ipclaim_status("default")).unwrap(),
+        json!({"address": {"name": "test1-prov-192-168-0-10", "namespace": "default"}})
+    );
+    let now = Time::from_unix(1_700_000_000);
+    let capi = serde_json::to_value(ok.capi_claim_status(now)).unwrap();
+    assert_eq!(
+        capi["addressRef"],
+        json!({"name": "test1-prov-192-168-0-10"})
+    );
+    assert_eq!(capi["conditions"][0]["type"], "Ready");
+    assert_eq!(capi["conditions"][0]["status"], "True");
+    let e = a
+        .allocate(&claim_with("b", Some("192.168.0.10")))
+        .unwrap_err();
+    assert_eq!(
+        serde_json::to_value(e.ipclaim_status()).unwrap(),
+        json!({"errorMessage": "Requested IP not available"})
+    );
+    let c = serde_json::to_value(e.capi_claim_status(now)).unwrap();
+    assert_eq!(
+        (
+            &c["conditions"][0]["status"],
+            &c["conditions"][0]["reason"],
+            &c["conditions"][0]["message"]
+        ),
+        (
+            &json!("False"),
+            &json!("AllocationFailed"),
+            &json!("Requested IP not available")
+        )
+    );
+}
+
+#[test]
+fn duplicate_restored_addresses_stay_used_until_all_released() {
+    let p = pool(
+        json!({"namePrefix": "p", "pools": [{"start": "10.0.0.1", "end": "10.0.0.9"}],
+        "preAllocations": {"pre": "10.0.0.5"}}),
+    );
+    let mut a0 = PoolAllocator::from_pool(&p).unwrap();
+    let x = a0.allocate(&claim("x")).unwrap();
+    let mut objects = vec![x.to_ipaddress(&p, &claim("x"))];
+    // A second object for the same address (inconsistent store), and two for the pre-allocation.
+    let mut y = objects[0].clone();
+    y.spec.claim.name = "y".into();
+    objects.push(y);
+    for n in ["other", "pre"] {
+        let mut o = objects[0].clone();
+        o.spec.claim.name = n.into();
+        o.spec.address = "10.0.0.5".into();
+        objects.push(o);
+    }
+    let mut a = PoolAllocator::from_state(&p, &objects, &[]).unwrap();
+    a.release("x");
+    assert!(a.is_in_use("10.0.0.1"), "y still holds it");
+    a.release("y");
+    assert!(!a.is_in_use("10.0.0.1"));
+    // "other" held the pre-allocated address first; "pre" re-allocating gets its own record back.
+    assert_eq!(addr(&mut a, "pre"), "10.0.0.5");
+    a.release("other");
+    a.release("pre");
+    assert!(a.is_in_use("10.0.0.5"), "pre-allocation stays reserved");
+    assert_eq!(addr(&mut a, "pre"), "10.0.0.5");
+    assert_eq!(addr(&mut a, "z"), "10.0.0.1");
+}
+
+#[test]
+fn deleting_pool_still_refuses_a_held_pre_allocation() {
+    let mut p = pool(
+        json!({"namePrefix": "p", "pools": [{"start": "10.0.0.1", "end": "10.0.0.9"}],
+        "preAllocations": {"pre": "10.0.0.1"}}),
+    );
+    p.metadata.deletion_timestamp = Some(Time::from_unix(1_700_000_000));
+    let mut a = PoolAllocator::from_pool(&p).unwrap();
+    // Not reserved while deleting, so a plain claim may take it ...
+    assert_eq!(addr(&mut a, "plain"), "10.0.0.1");
+    // ... and then the pre-allocated claim conflicts instead of double-allocating.
+    let e = a.allocate(&claim("pre")).unwrap_err();
+    assert!(
+        matches!(e, IpamError::AddressHeld { ref holder, .. } if holder == "plain"),
+        "{e}"
+    );
+    a.release("plain");
+    assert_eq!(addr(&mut a, "pre"), "10.0.0.1");
+}

@@ -8,3 +8,8 @@ pub mod direct;
 pub mod engine;
 pub mod provisioner;
 pub mod store;
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::logic::{self, Write};
 use super::{
-    BoxFuture, DeleteOutcome, EventType, LabelSelector, ObjectKey, ObjectList, Result, Store,
+    BoxFuture, DeleteOutcome, EventType, LabelSelector, ObjectKey, RawRef, Result, Store,
     StoreError, Subresource, WatchEvent,
 };
 
@@ -109,32 +109,42 @@ impl Store for MemoryStore {
             .ok_or_else(|| StoreError::NotFound { key: key.clone() })
     }
 
-    fn list(
+    fn list_with(
         &self,
         kind: &str,
         namespace: Option<&str>,
         selector: Option<&LabelSelector>,
-    ) -> Result<ObjectList> {
-        let state = self.lock();
-        let items = state
-            .objects
-            .iter()
-            .filter(|((k, ns, _), _)| k == kind && namespace.is_none_or(|n| n == ns))
-            .filter(|(_, obj)| {
-                selector.is_none_or(|s| {
-                    let labels = logic::labels(obj)
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect();
-                    s.matches(&labels)
+        visit: &mut dyn FnMut(RawRef<'_>) -> Result<()>,
+    ) -> Result<u64> {
+        // Snapshot first so that `visit` runs without the lock held.
+        let (revision, objects) = {
+            let state = self.lock();
+            let objects: Vec<(ObjectKey, String)> = state
+                .objects
+                .iter()
+                .filter(|((k, ns, _), _)| k == kind && namespace.is_none_or(|n| n == ns))
+                .filter(|(_, obj)| {
+                    selector.is_none_or(|s| {
+                        let labels = logic::labels(obj)
+                            .into_iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect();
+                        s.matches(&labels)
+                    })
                 })
-            })
-            .map(|(_, obj)| obj.clone())
-            .collect();
-        Ok(ObjectList {
-            revision: state.revision,
-            items,
-        })
+                .map(|((k, ns, name), obj)| (ObjectKey::new(k, ns, name), obj.to_string()))
+                .collect();
+            (state.revision, objects)
+        };
+        for (key, json) in &objects {
+            visit(RawRef {
+                kind: &key.kind,
+                namespace: &key.namespace,
+                name: &key.name,
+                json,
+            })?;
+        }
+        Ok(revision)
     }
 
     fn create(&self, obj: Value) -> Result<Value> {

@@ -113,6 +113,38 @@ fn crud(s: &dyn Store) {
     );
     assert_eq!(s.list("Secret", None, None).unwrap().items.len(), 0);
 
+    // The visitor sees objects in namespace/name order and can stop the listing.
+    let mut seen = Vec::new();
+    let err = s
+        .list_with("BareMetalHost", None, None, &mut |o| {
+            seen.push(o.key());
+            Err(StoreError::Invalid {
+                key: o.key(),
+                reason: "stop".into(),
+            })
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { .. }));
+    assert_eq!(seen, [key("host-0")]);
+    // The visitor may call back into the store (no lock is held while it runs).
+    let mut fetched = 0;
+    s.list_with("BareMetalHost", None, None, &mut |o| {
+        let again = s.get(&o.key())?;
+        assert_eq!(serde_json::from_str::<Value>(o.json).unwrap(), again);
+        fetched += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(fetched, 2);
+    let raw = s.list_raw("BareMetalHost", None, None).unwrap();
+    let names: Vec<&str> = raw.items.iter().map(|o| o.key.name.as_str()).collect();
+    assert_eq!(names[0], "host-0");
+    assert_eq!(raw.items.len(), 2);
+    assert_eq!(
+        serde_json::from_str::<Value>(&raw.items[0].json).unwrap(),
+        created
+    );
+
     match s.delete(&key("host-0")).unwrap() {
         DeleteOutcome::Deleted(last) => {
             assert_eq!(last["metadata"]["uid"], created["metadata"]["uid"])
@@ -414,6 +446,18 @@ fn secrets_stay_secret(s: &dyn Store) {
     );
     assert!(matches!(errors.last(), Some(StoreError::Decode { .. })));
     let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, VALUE);
+    let raw = s.list_raw("Secret", None, None).unwrap();
+    assert!(raw.items.iter().any(|o| o.json.contains(&encoded)));
+    let shown = format!("{raw:?}");
+    assert!(
+        !shown.contains(&encoded) && shown.contains("Secret/default/plain"),
+        "{shown}"
+    );
+    s.list_with("Secret", None, None, &mut |o| {
+        assert!(!format!("{o:?}").contains(&encoded));
+        Ok(())
+    })
+    .unwrap();
     for e in &errors {
         for text in [e.to_string(), format!("{e:?}")] {
             assert!(!text.contains(VALUE), "{text}");
@@ -464,6 +508,25 @@ fn typed_access(s: &dyn Store) {
         .unwrap();
     assert!(!updated.spec.online);
     assert_eq!(updated.metadata.generation, Some(2));
+
+    let object = s.get_object(&key("typed")).unwrap();
+    assert_eq!(object.key(), "BareMetalHost/default/typed");
+    assert!(matches!(&object, metal3_hostmodel::Object::BareMetalHost(h) if **h == updated));
+    s.create(
+        json!({"apiVersion": "metal3.io/v1alpha1", "kind": "HardwareData",
+                    "metadata": {"name": "typed"}, "spec": {}}),
+    )
+    .unwrap();
+    let hd = s
+        .get_object(&ObjectKey::new("HardwareData", "default", "typed"))
+        .unwrap();
+    assert_eq!(hd.kind(), "HardwareData");
+    s.create(json!({"kind": "Unknown", "metadata": {"name": "x"}}))
+        .unwrap();
+    let err = s
+        .get_object(&ObjectKey::new("Unknown", "default", "x"))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Decode { .. }), "{err}");
 }
 
 /// Several threads increment one annotation through `update_with_retry`.
@@ -485,6 +548,19 @@ fn count(s: &dyn Store, k: &ObjectKey) -> u64 {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+#[test]
+fn object_keys_parse_and_print() {
+    let k: ObjectKey = "BareMetalHost/ns1/host-0".parse().unwrap();
+    assert_eq!(k, ObjectKey::new("BareMetalHost", "ns1", "host-0"));
+    assert_eq!(k.to_string(), "BareMetalHost/ns1/host-0");
+    assert_eq!(format!("{k:?}"), "\"BareMetalHost/ns1/host-0\"");
+    let short: ObjectKey = "Secret/bmc".parse().unwrap();
+    assert_eq!(short.to_string(), "Secret/default/bmc");
+    for bad in ["", "BareMetalHost", "a/b/c/d", "/ns/name", "Kind/ns/"] {
+        assert!(bad.parse::<ObjectKey>().is_err(), "{bad}");
+    }
 }
 
 macro_rules! conformance {
@@ -582,6 +658,7 @@ fn sqlite_file_mode_is_0600() {
     s.create(host("h", json!({}))).unwrap();
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(&dir.0.join("store.db-wal")), 0o600);
+    assert_eq!(mode(&dir.0.join("store.db-shm")), 0o600);
     drop(s);
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -691,15 +768,17 @@ fn sqlite_wait_for_change_sees_other_connections() {
     rt.block_on(async {
         let rev = watcher.revision().unwrap();
         let writer_path = path.clone();
+        let (go, wait_go) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
             // A separate store: its writes reach `watcher` only through the file.
             let writer = SqliteStore::open(&writer_path).unwrap();
+            wait_go.recv().unwrap();
             writer.create(host("h", json!({}))).unwrap();
         });
         let still_waiting =
-            tokio::time::timeout(Duration::from_millis(20), watcher.wait_for_change(rev)).await;
+            tokio::time::timeout(Duration::from_millis(50), watcher.wait_for_change(rev)).await;
         assert!(still_waiting.is_err(), "nothing was written yet");
+        go.send(()).unwrap();
         let got = tokio::time::timeout(Duration::from_secs(5), watcher.wait_for_change(rev))
             .await
             .unwrap()
