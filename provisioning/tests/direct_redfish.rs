@@ -17,7 +17,7 @@ use common::*;
 use metal3_hostmodel::OperationalStatus;
 use metal3_provisioning::direct::{DirectOptions, DirectProvisioner};
 use metal3_provisioning::engine::{host_events, Engine, EngineOptions};
-use metal3_provisioning::store::{MemoryStore, ObjectKey, Store};
+use metal3_provisioning::store::{MemoryStore, ObjectKey, SqliteStore, Store};
 use serde_json::{json, Value};
 
 const SETTLE: Duration = Duration::from_secs(90);
@@ -213,9 +213,10 @@ async fn live_iso_lifecycle_on_sushy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_credentials_then_fixed_secret_recovers() {
     let s = Sushy::start(false).await;
-    let store = Arc::new(MemoryStore::new());
+    // The SQLite backend the CLI uses: its change feed must wake the engine.
+    let store = Arc::new(SqliteStore::open(s.dir.join("metal3.db")).unwrap());
     let p = direct();
-    let e = engine(&store, &p);
+    let e = Engine::new(store.clone(), p.clone(), EngineOptions::default());
     let key = host_key("h1");
     store
         .create(secret("h1-bmc", USER, "wrong-password"))
