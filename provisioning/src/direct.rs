@@ -342,6 +342,19 @@ impl DirectProvisioner {
                 }
                 Err(e) => Outcome::failed(format!("out-of-band inspection failed: {e}")),
             },
+            // Hardware given in the hardwaredetails annotation (copied into
+            // status by the state machine) stands in for an inspection.
+            Client::Ipmi(_) if h.host.status.as_ref().is_some_and(|s| s.hardware.is_some()) => {
+                Outcome::done().with_data(OutcomeData::Inspection {
+                    started: true,
+                    details: h
+                        .host
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.hardware.clone())
+                        .map(Box::new),
+                })
+            }
             Client::Ipmi(_) => Outcome::failed(
                 "inspection over IPMI is not possible with the direct provisioner; disable inspection (spec.inspectionMode: disabled) or provide inspect.metal3.io/hardwaredetails",
             ),

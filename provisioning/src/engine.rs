@@ -906,6 +906,9 @@ impl Inner {
                 true,
             )?;
         }
+        if step.ensure_firmware_resources && !gone {
+            self.ensure_firmware_resources(key, host)?;
+        }
         let secret_key = ObjectKey::new("Secret", &key.namespace, &host.spec.bmc.credentials_name);
         if step.claim_credentials && !host.spec.bmc.credentials_name.is_empty() {
             self.claim_secret(&secret_key, host)?;
@@ -921,6 +924,76 @@ impl Inner {
             };
         }
         Ok(gone)
+    }
+
+    /// Creates the same-named HostFirmwareSettings and HostFirmwareComponents
+    /// (empty desired state, owned by the host) when missing, and makes the
+    /// host own a same-named HostUpdatePolicy.
+    fn ensure_firmware_resources(
+        &self,
+        key: &ObjectKey,
+        host: &BareMetalHost,
+    ) -> Result<(), StoreError> {
+        let owner = owner_ref(host);
+        for (kind, spec) in [
+            ("HostFirmwareSettings", json!({"settings": {}})),
+            ("HostFirmwareComponents", json!({"updates": []})),
+        ] {
+            let k = ObjectKey::new(kind, &key.namespace, &key.name);
+            match self.store.get(&k) {
+                Ok(_) => continue,
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+            let obj = json!({
+                "apiVersion": metal3_hostmodel::API_VERSION,
+                "kind": kind,
+                "metadata": {
+                    "name": key.name,
+                    "namespace": key.namespace,
+                    "ownerReferences": [owner.clone()],
+                },
+                "spec": spec,
+            });
+            match self.store.create(obj) {
+                Ok(v) => self.note_write(&v),
+                // Created concurrently: that is what we wanted.
+                Err(StoreError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let hup = ObjectKey::new("HostUpdatePolicy", &key.namespace, &key.name);
+        let obj = match self.store.get(&hup) {
+            Ok(o) => o,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let owned = obj
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(|a| {
+                a.iter().any(|o| {
+                    o.get("kind") == owner.get("kind") && o.get("name") == owner.get("name")
+                })
+            });
+        if !owned {
+            let v = crate::store::update_with_retry(
+                self.store.as_ref(),
+                &hup,
+                Subresource::Main,
+                |o| {
+                    let owners = meta_array(o, "ownerReferences", &hup)?;
+                    if !owners.iter().any(|x| {
+                        x.get("kind") == owner.get("kind") && x.get("name") == owner.get("name")
+                    }) {
+                        owners.push(owner.clone());
+                    }
+                    Ok(())
+                },
+            )?;
+            self.note_write(&v);
+        }
+        Ok(())
     }
 
     /// Removes `finalizer` from the object (and deletes it when `delete`).

@@ -283,4 +283,28 @@ async fn ipmi_host_with_inspection_enabled_gets_a_registration_error_naming_the_
         "{}",
         st.error_message
     );
+    // Following the message: hardware details given by annotation recover it.
+    edit_host(store.as_ref(), "ipmi1", |v| {
+        v["metadata"]["annotations"] = json!({
+            "inspect.metal3.io/hardwaredetails":
+                r#"{"cpu":{"arch":"x86_64","count":2},"nics":[{"name":"eth0","mac":"00:11:22:33:44:55"}]}"#
+        });
+    });
+    e.run_hosts_until_settled(std::slice::from_ref(&key), SETTLE)
+        .await
+        .unwrap();
+    let h = get_host(store.as_ref(), "ipmi1").unwrap();
+    let st = h.status.unwrap();
+    assert_eq!(
+        st.provisioning.state.as_str(),
+        "available",
+        "{}",
+        st.error_message
+    );
+    assert_eq!(st.operational_status, OperationalStatus::Ok);
+    assert_eq!(st.hardware.unwrap().nics[0].mac, "00:11:22:33:44:55");
+    assert!(!h
+        .metadata
+        .annotations
+        .contains_key("inspect.metal3.io/hardwaredetails"));
 }

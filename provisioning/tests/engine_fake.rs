@@ -200,6 +200,14 @@ async fn registers_inspects_and_reaches_available_with_events_and_hardware_data(
         "baremetalhost.metal3.io/secret"
     );
     assert_eq!(fake.count("default/h0", "inspect"), 1);
+    // Firmware resources created on registration, owned by the host.
+    for kind in ["HostFirmwareSettings", "HostFirmwareComponents"] {
+        let o = store.get(&ObjectKey::new(kind, "default", "h0")).unwrap();
+        assert_eq!(
+            o["metadata"]["ownerReferences"][0]["kind"], "BareMetalHost",
+            "{kind}"
+        );
+    }
     // Events kept in the store for `describe`.
     let ev = host_events(store.as_ref(), "default", "h0").unwrap();
     assert!(!ev.is_empty(), "no events recorded");
