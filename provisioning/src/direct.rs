@@ -30,7 +30,7 @@ use metal3_bmc::{
 };
 use metal3_hostmodel::annotations::{self, RebootMode};
 use metal3_hostmodel::hardware as hm;
-use metal3_hostmodel::state::{OutcomeData, PrepareData};
+use metal3_hostmodel::state::{ActionOutcome, OutcomeData, PrepareData};
 use metal3_hostmodel::{AutomatedCleaningMode, BareMetalHost, HardwareDetails};
 
 use crate::provisioner::{HostRef, Outcome, Provisioner};
@@ -41,6 +41,8 @@ use crate::store::BoxFuture;
 pub struct DirectOptions {
     /// How long a soft power off may take before a hard one is sent.
     pub soft_power_off_timeout: Duration,
+    /// How long a power change may take before it is reported as failed.
+    pub power_timeout: Duration,
     /// Poll delay while waiting for the BMC to reach a state.
     pub poll_interval: Duration,
     /// Redfish connection settings (`insecure` is also set per host from
@@ -54,6 +56,7 @@ impl Default for DirectOptions {
     fn default() -> Self {
         DirectOptions {
             soft_power_off_timeout: Duration::from_secs(180),
+            power_timeout: Duration::from_secs(300),
             poll_interval: Duration::from_secs(5),
             redfish: RedfishOptions::default(),
             ipmi: IpmiOptions::default(),
@@ -99,13 +102,24 @@ enum LiveIsoStep {
     Booting { since: Instant },
 }
 
+/// A power change that was sent.
+#[derive(Debug, Clone, Copy)]
+struct PowerRequest {
+    /// Towards on (else off).
+    on: bool,
+    /// A soft power off (falls back to hard after the soft timeout).
+    soft: bool,
+    /// When it was sent.
+    since: Instant,
+}
+
 /// Per-host operation progress kept between calls.
 #[derive(Default)]
 struct HostState {
     /// Live-ISO progress, with the image URL it is for.
     live_iso: Option<(String, LiveIsoStep)>,
-    /// When a soft power off was sent.
-    soft_off_since: Option<Instant>,
+    /// The power change sent and not yet seen done.
+    power_request: Option<PowerRequest>,
 }
 
 #[derive(Default)]
@@ -477,8 +491,12 @@ impl DirectProvisioner {
                         self.lock().hosts.entry(h.id.clone()).or_default().live_iso = None;
                         Outcome::done()
                     }
-                    Ok(_) if since.elapsed() > self.opts.soft_power_off_timeout => {
-                        Outcome::failed("live-iso: the host did not power on")
+                    Ok(now) if since.elapsed() > self.opts.power_timeout => {
+                        self.lock().hosts.entry(h.id.clone()).or_default().live_iso = None;
+                        Outcome::failed(format!(
+                            "live-iso: the host still reports {now:?} {}s after power on",
+                            since.elapsed().as_secs()
+                        ))
                     }
                     Ok(_) => Outcome::in_progress(self.opts.poll_interval),
                     Err(e) => Outcome::failed(format!("live-iso: {e}")),
@@ -503,14 +521,15 @@ impl DirectProvisioner {
                 }
             }
         }
-        self.lock().hosts.remove(&h.id);
-        match client.power_state().await {
-            Ok(PowerState::Off) => Outcome::done(),
-            Ok(_) => match client.set_power(PowerAction::ForceOff).await {
-                Ok(()) => Outcome::in_progress(self.opts.poll_interval),
-                Err(e) => Outcome::failed(format!("deprovision: power off: {e}")),
-            },
-            Err(e) => Outcome::failed(format!("deprovision: {e}")),
+        if let Some(st) = self.lock().hosts.get_mut(&h.id) {
+            st.live_iso = None;
+        }
+        let out = self.do_power(h, false, RebootMode::Hard).await;
+        match out.outcome {
+            ActionOutcome::Failed { message } => {
+                Outcome::failed(format!("deprovision: power off: {message}"))
+            }
+            _ => out,
         }
     }
 
@@ -524,49 +543,68 @@ impl DirectProvisioner {
             Err(e) => return Outcome::failed(msg(&e)),
         };
         let target = if on { PowerState::On } else { PowerState::Off };
+        let pending = self
+            .lock()
+            .hosts
+            .get(&h.id)
+            .and_then(|s| s.power_request)
+            .filter(|r| r.on == on);
         if now == target {
             if let Some(st) = self.lock().hosts.get_mut(&h.id) {
-                st.soft_off_since = None;
+                st.power_request = None;
             }
             return Outcome::done();
         }
-        let action = if on {
-            PowerAction::On
-        } else {
-            let soft_since = self.lock().hosts.get(&h.id).and_then(|s| s.soft_off_since);
-            match (mode, soft_since) {
-                (RebootMode::Hard, _) => PowerAction::ForceOff,
-                (RebootMode::Soft, Some(t)) if t.elapsed() >= self.opts.soft_power_off_timeout => {
-                    tracing::info!(host = %h.id, "soft power off timed out; powering off hard");
-                    PowerAction::ForceOff
-                }
-                // Soft off already sent: keep waiting for the OS.
-                (RebootMode::Soft, Some(_)) => {
-                    return Outcome::in_progress(self.opts.poll_interval)
-                }
-                (RebootMode::Soft, None) => PowerAction::GracefulShutdown,
+        // A request for this target was sent: wait for it instead of
+        // re-sending (BMCs take seconds to act; re-sending can restart that).
+        let action = match pending {
+            Some(r) if r.soft && r.since.elapsed() >= self.opts.soft_power_off_timeout => {
+                tracing::info!(host = %h.id, "soft power off timed out; powering off hard");
+                PowerAction::ForceOff
             }
+            Some(r) if r.since.elapsed() < self.opts.power_timeout => {
+                return Outcome::in_progress(self.opts.poll_interval);
+            }
+            Some(r) => {
+                self.set_power_request(&h.id, None);
+                return Outcome::failed(format!(
+                    "the BMC accepted the power {} request but still reports {now:?} after {}s",
+                    if on { "on" } else { "off" },
+                    r.since.elapsed().as_secs()
+                ));
+            }
+            None if on => PowerAction::On,
+            None if mode == RebootMode::Hard => PowerAction::ForceOff,
+            None => PowerAction::GracefulShutdown,
         };
-        match client.set_power(action).await {
-            Ok(()) => {
-                if action == PowerAction::GracefulShutdown {
-                    self.lock()
-                        .hosts
-                        .entry(h.id.clone())
-                        .or_default()
-                        .soft_off_since = Some(Instant::now());
-                }
-                Outcome::in_progress(self.opts.poll_interval)
-            }
+        let sent = match client.set_power(action).await {
+            Ok(()) => action,
             Err(e) if action == PowerAction::GracefulShutdown => {
                 tracing::info!(host = %h.id, "soft power off refused ({e}); powering off hard");
                 match client.set_power(PowerAction::ForceOff).await {
-                    Ok(()) => Outcome::in_progress(self.opts.poll_interval),
-                    Err(e) => Outcome::failed(msg(&e)),
+                    Ok(()) => PowerAction::ForceOff,
+                    Err(e) => return Outcome::failed(msg(&e)),
                 }
             }
-            Err(e) => Outcome::failed(msg(&e)),
-        }
+            Err(e) => return Outcome::failed(msg(&e)),
+        };
+        self.set_power_request(
+            &h.id,
+            Some(PowerRequest {
+                on,
+                soft: sent == PowerAction::GracefulShutdown,
+                since: Instant::now(),
+            }),
+        );
+        Outcome::in_progress(self.opts.poll_interval)
+    }
+
+    fn set_power_request(&self, id: &str, r: Option<PowerRequest>) {
+        self.lock()
+            .hosts
+            .entry(id.to_string())
+            .or_default()
+            .power_request = r;
     }
 }
 

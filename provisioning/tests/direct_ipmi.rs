@@ -188,6 +188,7 @@ fn setup() -> (Arc<MemoryStore>, Engine) {
         poll_interval: Duration::from_millis(200),
         // ipmi_sim's chassis may ignore a soft off: fall back to hard quickly.
         soft_power_off_timeout: Duration::from_secs(3),
+        power_timeout: Duration::from_secs(30),
         ..DirectOptions::default()
     }));
     let e = Engine::new(

@@ -26,6 +26,8 @@ fn direct() -> Arc<DirectProvisioner> {
     Arc::new(DirectProvisioner::new(DirectOptions {
         poll_interval: Duration::from_millis(200),
         soft_power_off_timeout: Duration::from_secs(10),
+        // sushy's fake driver applies power changes after 1-11 s.
+        power_timeout: Duration::from_secs(60),
         redfish: sushy::quick(),
         ..DirectOptions::default()
     }))
@@ -121,7 +123,12 @@ async fn live_iso_lifecycle_on_sushy() {
     e.run_hosts_until_settled(std::slice::from_ref(&key), SETTLE)
         .await
         .unwrap();
-    assert_eq!(state(store.as_ref(), "h0"), "provisioned");
+    assert_eq!(
+        state(store.as_ref(), "h0"),
+        "provisioned",
+        "{:?}",
+        get_host(store.as_ref(), "h0").unwrap().status
+    );
     let cd = raw_cd(&s, 0).await;
     assert_eq!(cd["Inserted"], true, "{cd}");
     assert_eq!(cd["Image"], iso.as_str(), "{cd}");
