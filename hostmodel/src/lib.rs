@@ -9,6 +9,7 @@ pub mod object;
 pub mod other;
 pub mod secret;
 pub mod time;
+pub mod validation;
 pub mod yaml;
 
 pub use bmh::*;
