@@ -131,6 +131,7 @@ impl ManifestError {
                 Some(path)
             }
             ManifestError::MissingTypeMeta { field, .. } => Some(field),
+            ManifestError::UnknownKind { .. } => Some("kind"),
             _ => None,
         }
     }

@@ -121,7 +121,9 @@ fn validate_host(host: &BareMetalHost, e: &mut Errors) {
         );
     }
 
-    let host_ns = host.metadata.namespace_or_default();
+    // A manifest without a namespace lands in whatever namespace kubectl
+    // applies it to, so only an explicit one can be compared.
+    let host_ns = host.metadata.namespace.as_str();
     for (field, r) in [
         ("spec.userData", &spec.user_data),
         ("spec.networkData", &spec.network_data),
@@ -129,7 +131,7 @@ fn validate_host(host: &BareMetalHost, e: &mut Errors) {
     ] {
         if let Some(r) = r {
             // An empty namespace means the host's own (how BMO reads it).
-            if !r.namespace.is_empty() && r.namespace != host_ns {
+            if !host_ns.is_empty() && !r.namespace.is_empty() && r.namespace != host_ns {
                 e.add(
                     field,
                     format!(

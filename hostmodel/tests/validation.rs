@@ -267,6 +267,7 @@ fn accepted_variants() {
         "metadata: {annotations: {inspect.metal3.io: disabled, inspect.metal3.io/hardwaredetails: '{\"ramMebibytes\":4096}'}}",
         "metadata: {annotations: {baremetalhost.metal3.io/status: '{\"operationalStatus\":\"OK\",\"errorType\":\"\",\"provisioning\":{\"state\":\"provisioned\",\"ID\":\"x\"}}'}}",
         "spec: {inspectionMode: fast}",
+        "metadata: {namespace: null}\nspec: {userData: {name: u, namespace: metal3}}",
         "spec: {bootMACAddress: null}",
         "spec: {networkInterfaces: [{name: eth0}, {macAddress: '00:11:22:33:44:66'}]}",
         "spec: {raid: {hardwareRAIDVolumes: [{level: '1+0', controller: c, numberOfPhysicalDisks: 2, physicalDisks: [a, b]}]}}",
