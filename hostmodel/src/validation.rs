@@ -6,7 +6,7 @@
 //! Message texts follow upstream exactly where upstream has one, because
 //! users and tests grep for them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use metal3_bmc::address::BmcAddress;
 use serde::de::DeserializeOwned;
@@ -884,25 +884,30 @@ pub fn validate_object(obj: &Object) -> Vec<ValidationError> {
 /// `password`; HostFirmwareSettings are checked against a FirmwareSchema of
 /// the input that their status names.
 pub fn validate_objects(objects: &[Object]) -> Vec<ValidationError> {
+    // Indexed once: inputs of thousands of hosts and Secrets stay linear.
+    let mut secrets: HashMap<(&str, &str), &Secret> = HashMap::new();
+    let mut schemas: HashMap<(&str, &str), &FirmwareSchema> = HashMap::new();
+    for o in objects {
+        match o {
+            Object::Secret(s) => {
+                secrets.insert((s.metadata.namespace_or_default(), &s.metadata.name), s);
+            }
+            Object::FirmwareSchema(f) => {
+                schemas.insert((f.metadata.namespace_or_default(), &f.metadata.name), f);
+            }
+            _ => {}
+        }
+    }
     let mut out = Vec::new();
     for obj in objects {
         out.extend(validate_object(obj));
         match obj {
             Object::BareMetalHost(h) => {
-                let ns = h.metadata.namespace_or_default();
-                let name = &h.spec.bmc.credentials_name;
+                let name = h.spec.bmc.credentials_name.as_str();
                 if name.is_empty() {
                     continue;
                 }
-                let secret = objects.iter().find_map(|o| match o {
-                    Object::Secret(s)
-                        if s.metadata.name == *name && s.metadata.namespace_or_default() == ns =>
-                    {
-                        Some(s)
-                    }
-                    _ => None,
-                });
-                if let Some(s) = secret {
+                if let Some(s) = secrets.get(&(h.metadata.namespace_or_default(), name)) {
                     let mut e = host_errors(h);
                     check_credentials(s, &mut e);
                     out.extend(e.list);
@@ -917,16 +922,7 @@ pub fn validate_objects(objects: &[Object]) -> Vec<ValidationError> {
                 } else {
                     &sref.namespace
                 };
-                let schema = objects.iter().find_map(|o| match o {
-                    Object::FirmwareSchema(f)
-                        if f.metadata.name == sref.name
-                            && f.metadata.namespace_or_default() == ns =>
-                    {
-                        Some(f)
-                    }
-                    _ => None,
-                });
-                if let Some(schema) = schema {
+                if let Some(schema) = schemas.get(&(ns, sref.name.as_str())) {
                     out.extend(validate_firmware_settings(hfs, schema));
                 }
             }

@@ -549,3 +549,28 @@ fn cross_object_credentials() {
     let objs = manifest::parse_str(&elsewhere, ParseOptions::default()).unwrap();
     assert!(validation::validate_objects(&objs).is_empty());
 }
+
+#[test]
+fn firmware_settings_checked_against_schema_in_same_input() {
+    let input = r#"
+apiVersion: metal3.io/v1alpha1
+kind: FirmwareSchema
+metadata: {name: schema-1, namespace: n}
+spec:
+  schema:
+    Cores: {attribute_type: Integer, upper_bound: 8}
+---
+apiVersion: metal3.io/v1alpha1
+kind: HostFirmwareSettings
+metadata: {name: w, namespace: n}
+spec:
+  settings: {Cores: 9}
+status:
+  schema: {name: schema-1, namespace: n}
+"#;
+    let objs = manifest::parse_str(input, ParseOptions::default()).unwrap();
+    assert_eq!(
+        lines(&validation::validate_objects(&objs)),
+        ["HostFirmwareSettings/n/w: spec.settings.Cores: Setting Cores is invalid, integer 9 is above maximum value 8"]
+    );
+}
