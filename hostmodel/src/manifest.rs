@@ -357,6 +357,7 @@ fn typed<T: DeserializeOwned>(
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
             let (path, message) = split_missing_field(path, inner);
+            let message = upstream_enum_message(&path, doc, message);
             errors.push(ManifestError::Invalid {
                 at: at.clone(),
                 path,
@@ -393,6 +394,19 @@ fn split_missing_field(path: String, message: String) -> (String, String) {
         }
     }
     (if path == "." { String::new() } else { path }, message)
+}
+
+/// BMO's own wording for a bad `inspectionMode` (its webhook, not the CRD
+/// enum, produces the message users know); other fields keep serde's.
+fn upstream_enum_message(path: &str, doc: &Value, message: String) -> String {
+    if path == "spec.inspectionMode" && message.starts_with("unknown variant") {
+        if let Some(v) = doc.pointer("/spec/inspectionMode").and_then(Value::as_str) {
+            return format!(
+                "invalid inspectionMode value: {v}, allowed values are 'disabled', 'agent', or 'fast'"
+            );
+        }
+    }
+    message
 }
 
 /// `spec.networkInterfaces[0].foo` from serde_ignored's path (whose own
@@ -507,6 +521,16 @@ mod tests {
         let e = parse_str(&input, ParseOptions::default()).unwrap_err();
         assert_eq!(e.path(), Some("spec.bootMode"));
         assert!(e.message().contains("unknown variant `BIOS`"), "{e}");
+
+        let input = HOST.replace(
+            "  online: true\n",
+            "  online: true\n  inspectionMode: full\n",
+        );
+        let e = parse_str(&input, ParseOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "document 0 (BareMetalHost/ns/h0): spec.inspectionMode: invalid inspectionMode value: full, allowed values are 'disabled', 'agent', or 'fast'"
+        );
 
         let input = HOST.replace("  online: true\n", "  description: d\n");
         let e = parse_str(&input, ParseOptions { strict: false }).unwrap_err();
