@@ -237,19 +237,26 @@ pub fn read_documents(input: &str) -> Result<Vec<Value>, ManifestError> {
     // produce) is read the same way.
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let mut docs = Vec::new();
+        let mut json_error = None;
         for v in serde_json::Deserializer::from_str(trimmed).into_iter::<Value>() {
             match v {
                 Ok(Value::Null) => {}
                 Ok(v) => docs.push(v),
                 Err(e) => {
-                    return Err(ManifestError::Syntax {
+                    json_error = Some(ManifestError::Syntax {
                         line: u64::try_from(e.line()).ok(),
                         message: e.to_string(),
-                    })
+                    });
+                    break;
                 }
             }
         }
-        return Ok(docs);
+        match json_error {
+            None => return Ok(docs),
+            // YAML flow style (`{kind: Secret, ...}`) starts the same way;
+            // the JSON message is kept when it is not YAML either.
+            Some(e) => return yaml::from_str_multi(input).map_err(|_| e),
+        }
     }
     yaml::from_str_multi(input).map_err(|e| ManifestError::Syntax {
         line: e.line,
@@ -564,13 +571,26 @@ mod tests {
     }
 
     #[test]
+    fn yaml_flow_style_is_not_mistaken_for_json() {
+        let input = "{apiVersion: v1, kind: Secret, metadata: {name: s}}\n---\n{apiVersion: v1, kind: Secret, metadata: {name: t}}\n";
+        let objs = parse_str(input, ParseOptions::default()).unwrap();
+        assert_eq!(objs.len(), 2);
+        // Neither JSON nor YAML: the JSON parser's message is kept.
+        let e = parse_str("{\"a\": [1,}", ParseOptions::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("expected value at line 1 column 10"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn syntax_errors() {
         assert!(matches!(
             parse_str("a: [1,\n", ParseOptions::default()),
             Err(ManifestError::Syntax { .. })
         ));
         assert!(matches!(
-            parse_str("{\"a\": }", ParseOptions::default()),
+            parse_str("{\"a\": [1,}", ParseOptions::default()),
             Err(ManifestError::Syntax { .. })
         ));
     }
