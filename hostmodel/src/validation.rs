@@ -528,18 +528,8 @@ fn validate_status_annotation(value: &str, field: &str, e: &mut Errors) {
             }
         }
     }
-    match strict_json::<BareMetalHostStatus>(value) {
-        Err(err) => e.add(field, format!("error decoding status annotation: {err}")),
-        Ok(status) => {
-            // Unreachable through the checks above unless the raw value was
-            // not an object; kept so the typed value is never trusted blindly.
-            if status.operational_status == OperationalStatus::Servicing {
-                e.add(
-                    field,
-                    format!("invalid operationalStatus 'servicing' in the {STATUS_ANNOTATION} annotation"),
-                );
-            }
-        }
+    if let Err(err) = strict_json::<BareMetalHostStatus>(value) {
+        e.add(field, format!("error decoding status annotation: {err}"));
     }
 }
 
