@@ -1,5 +1,6 @@
 //! Any text: parsing (strict and lenient), validating and writing back must
-//! not panic; what parses must serialize and re-parse to the same objects.
+//! not panic; what parses must serialize (JSON and YAML) and re-parse to
+//! the same objects.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,6 +20,10 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(json) = manifest::to_json(&objects) {
             let again = manifest::parse_str(&json, ParseOptions { strict: true });
             assert_eq!(again.as_ref().ok(), Some(&objects), "JSON round trip: {json}");
+        }
+        if let Ok(yaml) = manifest::to_yaml(&objects) {
+            let again = manifest::parse_str(&yaml, ParseOptions { strict: true });
+            assert_eq!(again.as_ref().ok(), Some(&objects), "YAML round trip: {yaml}");
         }
     }
 });
