@@ -404,8 +404,13 @@ fn split_missing_field(path: String, message: String) -> (String, String) {
 }
 
 /// BMO's own wording for a bad `inspectionMode` (its webhook, not the CRD
-/// enum, produces the message users know); other fields keep serde's.
+/// enum, produces the message users know) and a plain one for int-or-string
+/// values; other fields keep serde's.
 fn upstream_enum_message(path: &str, doc: &Value, message: String) -> String {
+    // serde's text for an untagged enum names a Rust type, not the problem.
+    if message == "data did not match any variant of untagged enum IntOrString" {
+        return "must be an integer or a string".into();
+    }
     if path == "spec.inspectionMode" && message.starts_with("unknown variant") {
         if let Some(v) = doc.pointer("/spec/inspectionMode").and_then(Value::as_str) {
             return format!(

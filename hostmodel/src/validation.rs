@@ -19,6 +19,7 @@ use crate::meta::IntOrString;
 use crate::object::Object;
 use crate::other::{
     BMCEventSubscription, DataImage, FirmwareSchema, HostFirmwareComponents, HostFirmwareSettings,
+    HostNetworkAttachment,
 };
 use crate::secret::Secret;
 
@@ -758,6 +759,50 @@ pub fn validate_host_firmware_components(h: &HostFirmwareComponents) -> Vec<Vali
     e.list
 }
 
+/// HostNetworkAttachment CRD rules: mode enum, VLAN and MTU ranges, and
+/// `allowedVLANs` entries of the form `100` or `100-200`.
+pub fn validate_host_network_attachment(h: &HostNetworkAttachment) -> Vec<ValidationError> {
+    let mut e = Errors::new(
+        "HostNetworkAttachment",
+        &h.metadata.namespace,
+        &h.metadata.name,
+    );
+    let Some(spec) = &h.spec else {
+        return e.list;
+    };
+    if let Some(mode) = &spec.mode {
+        enum_check(&mut e, "spec.mode", mode, &["access", "trunk", "hybrid"]);
+    }
+    if let Some(v) = spec.native_vlan {
+        range_check(&mut e, "spec.nativeVLAN", v, 1, 4094);
+    }
+    if let Some(m) = spec.mtu {
+        range_check(&mut e, "spec.mtu", m, 68, 9216);
+    }
+    for (i, item) in spec
+        .allowed_vlans
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+    {
+        let vlan = |t: &str| t.parse::<i64>().ok().filter(|v| (1..=4094).contains(v));
+        let ok = match item.split_once('-') {
+            None => vlan(item).is_some(),
+            Some((lo, hi)) => matches!((vlan(lo), vlan(hi)), (Some(lo), Some(hi)) if lo <= hi),
+        };
+        if !ok {
+            e.add(
+                format!("spec.allowedVLANs[{i}]"),
+                format!(
+                    "Invalid value: \"{item}\": must be a VLAN ID (1-4094) or a range like 100-200"
+                ),
+            );
+        }
+    }
+    e.list
+}
+
 /// HostFirmwareSettings desired values checked against a FirmwareSchema
 /// (what the HFS controller reports in its `Valid` condition).
 pub fn validate_firmware_settings(
@@ -865,6 +910,7 @@ pub fn validate_object(obj: &Object) -> Vec<ValidationError> {
         Object::BMCEventSubscription(s) => validate_bmc_event_subscription(s),
         Object::DataImage(d) => validate_data_image(d),
         Object::HostFirmwareComponents(h) => validate_host_firmware_components(h),
+        Object::HostNetworkAttachment(h) => validate_host_network_attachment(h),
         _ => Vec::new(),
     }
 }
@@ -994,6 +1040,17 @@ fn min_check(e: &mut Errors, field: &str, value: i64, min: i64) {
         e.add(
             field,
             format!("Invalid value: {value}: should be greater than or equal to {min}"),
+        );
+    }
+}
+
+fn range_check(e: &mut Errors, field: &str, value: i64, min: i64, max: i64) {
+    if value < min {
+        min_check(e, field, value, min);
+    } else if value > max {
+        e.add(
+            field,
+            format!("Invalid value: {value}: should be less than or equal to {max}"),
         );
     }
 }

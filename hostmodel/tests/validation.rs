@@ -574,3 +574,27 @@ status:
         ["HostFirmwareSettings/n/w: spec.settings.Cores: Setting Cores is invalid, integer 9 is above maximum value 8"]
     );
 }
+
+#[test]
+fn host_network_attachment_rules() {
+    let ok = "apiVersion: metal3.io/v1alpha1\nkind: HostNetworkAttachment\nmetadata: {name: a, namespace: n}\nspec: {mode: hybrid, nativeVLAN: 10, allowedVLANs: [\"100\", \"200-300\"], mtu: 9000}\n";
+    let objs = manifest::parse_str(ok, ParseOptions::default()).unwrap();
+    assert!(validation::validate_objects(&objs).is_empty());
+    let cases = [
+        ("mode: hybrid", "mode: bridge", "spec.mode: Unsupported value: \"bridge\": supported values: \"access\", \"trunk\", \"hybrid\""),
+        ("nativeVLAN: 10", "nativeVLAN: 0", "spec.nativeVLAN: Invalid value: 0: should be greater than or equal to 1"),
+        ("nativeVLAN: 10", "nativeVLAN: 4095", "spec.nativeVLAN: Invalid value: 4095: should be less than or equal to 4094"),
+        ("mtu: 9000", "mtu: 67", "spec.mtu: Invalid value: 67: should be greater than or equal to 68"),
+        ("mtu: 9000", "mtu: 9217", "spec.mtu: Invalid value: 9217: should be less than or equal to 9216"),
+        ("\"200-300\"", "\"300-200\"", "spec.allowedVLANs[1]: Invalid value: \"300-200\": must be a VLAN ID (1-4094) or a range like 100-200"),
+        ("\"100\"", "\"vlan100\"", "spec.allowedVLANs[0]: Invalid value: \"vlan100\": must be a VLAN ID (1-4094) or a range like 100-200"),
+    ];
+    for (from, to, want) in cases {
+        let objs = manifest::parse_str(&ok.replace(from, to), ParseOptions::default()).unwrap();
+        assert_eq!(
+            lines(&validation::validate_objects(&objs)),
+            [format!("HostNetworkAttachment/n/a: {want}")],
+            "{to}"
+        );
+    }
+}
