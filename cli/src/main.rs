@@ -3,6 +3,7 @@
 //! Argument parsing, output and wiring only; the logic lives in the library crates.
 
 mod bmc;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -20,12 +21,15 @@ struct Cli {
 enum Command {
     /// Talk to a BMC directly: parse addresses, power, boot, media, inventory.
     Bmc(bmc::BmcArgs),
+    /// Check manifests offline: strict parsing plus the Metal³ admission rules.
+    Validate(validate::ValidateArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bmc(args) => bmc::run(args),
+        Command::Validate(args) => return validate::main(args),
     };
     match result {
         Ok(code) => code,
