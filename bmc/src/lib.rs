@@ -5,7 +5,9 @@
 //!   `ilo5-*`, `redfish-uefihttp`, the legacy `ilo4*`, `ilo5`, `irmc`, `libvirt`)
 //!   into a [`address::BmcAddress`] that knows its driver and capabilities. It has
 //!   no network code and is always available, also with `default-features = false`.
-//! * With the `clients` feature (default), async protocol clients live beside it.
+//! * With the `clients` feature (default), async protocol clients live beside it:
+//!   [`ipmi`] is IPMI over LAN (RMCP+ cipher suites 17/3, IPMI 1.5) implementing
+//!   [`ops::PowerBootControl`].
 //!
 //! ```
 //! use metal3_bmc::address::BmcAddress;

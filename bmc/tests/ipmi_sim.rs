@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::UdpSocket as StdUdp;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,7 +19,13 @@ use metal3_bmc::{
     PowerState,
 };
 
-const LAB: &str = "/work/shared/lab";
+/// ipmi_sim configuration (from the lab examples): LAN channel on 127.0.0.1,
+/// user admin/password with admin privilege; STATE_DIR and the port are filled in.
+const LAN_CONF: &str = include_str!("fixtures/ipmi_sim/lan.conf.in");
+/// The emulated BMC (device ID 0x23, manufacturer 0x1291, product 0xf02).
+const BMC_EMU: &str = include_str!("fixtures/ipmi_sim/bmc.emu");
+/// Chassis control program keeping power and boot device in files in STATE_DIR.
+const CHASSIS_SH: &str = include_str!("fixtures/ipmi_sim/chassis.sh.in");
 
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH")
@@ -61,9 +67,7 @@ impl Sim {
         std::fs::create_dir_all(dir.join("state")).unwrap();
         let port = free_udp_port();
         let d = dir.to_str().unwrap();
-        let read =
-            |f: &str| std::fs::read_to_string(Path::new(LAB).join(f)).expect("lab example config");
-        let lan = read("ipmi_sim-lan.conf.example")
+        let lan = LAN_CONF
             .replace("STATE_DIR", d)
             .replace("addr 127.0.0.1 19623", &format!("addr 127.0.0.1 {port}"));
         assert!(
@@ -71,13 +75,9 @@ impl Sim {
             "lan.conf example changed shape"
         );
         std::fs::write(dir.join("lan.conf"), lan).unwrap();
-        std::fs::write(dir.join("bmc.emu"), read("ipmi_sim-bmc.emu.example")).unwrap();
+        std::fs::write(dir.join("bmc.emu"), BMC_EMU).unwrap();
         let script = dir.join("chassis.sh");
-        std::fs::write(
-            &script,
-            read("ipmi_sim-chassis.sh.example").replace("STATE_DIR", d),
-        )
-        .unwrap();
+        std::fs::write(&script, CHASSIS_SH.replace("STATE_DIR", d)).unwrap();
         Command::new("chmod")
             .arg("+x")
             .arg(&script)
@@ -326,6 +326,11 @@ async fn suite3_power_and_boot_agree_with_ipmitool() {
         .unwrap();
     assert_eq!(c.session_info().cipher_suite, Some(3));
     assert_eq!(c.session_info().version, IpmiVersion::V20);
+    let dbg = format!("{c:?}");
+    assert!(
+        dbg.contains(&format!("127.0.0.1:{}", sim.port)) && !dbg.contains("password"),
+        "{dbg}"
+    );
     power_and_boot_round(&sim, &c).await;
     c.close().await.unwrap();
     let after = c.power_state().await.unwrap_err();
@@ -368,7 +373,12 @@ async fn negotiation_falls_back_from_17_to_3_quickly() {
         .await
         .unwrap_err();
     assert_eq!(forced.kind(), BmcErrorKind::NotSupported, "{forced}");
-    assert!(forced.to_string().contains("cipher suite"), "{forced}");
+    assert!(
+        forced
+            .to_string()
+            .contains("suite 17: status 0x04 invalid authentication algorithm"),
+        "{forced}"
+    );
     let bogus = IpmiClient::connect(&sim.address(), &admin(), opts(Some(1), IpmiVersion::Auto))
         .await
         .unwrap_err();
@@ -427,9 +437,34 @@ async fn closed_port_is_unreachable_fast() {
     assert!(e.to_string().contains("refused"), "{e}");
 }
 
-/// A UDP proxy between client and BMC that drops every other datagram in
-/// each direction; returns its port and the count of dropped datagrams.
-async fn lossy_proxy(bmc_port: u16) -> (u16, Arc<AtomicUsize>) {
+/// What the test proxy does to traffic.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Drop every other datagram in each direction.
+    DropEveryOther,
+    /// Flip one byte in every other in-session datagram from the BMC (past the
+    /// RMCP header). Pre-session RMCP+ messages have no integrity field to check.
+    CorruptEveryOtherAnswer,
+    /// Flip one byte in every in-session datagram from the BMC.
+    CorruptEveryAnswer,
+    /// Silently drop Open Session requests for RAKP-HMAC-SHA256 (suite 17), as
+    /// some BMCs do instead of refusing the suite.
+    SwallowSuite17,
+}
+
+/// Whether a datagram belongs to an established session (authenticated RMCP+,
+/// or IPMI 1.5 with an auth type and a session ID).
+fn in_session(p: &[u8]) -> bool {
+    match p.get(4) {
+        Some(0x06) => p.get(5).is_some_and(|t| t & 0x40 != 0),
+        Some(0) | None => false,
+        Some(_) => p.get(9..13).is_some_and(|sid| sid != [0, 0, 0, 0]),
+    }
+}
+
+/// A UDP proxy between client and BMC applying `fault`; returns its port and
+/// the count of datagrams it dropped or damaged.
+async fn faulty_proxy(bmc_port: u16, fault: Fault) -> (u16, Arc<AtomicUsize>) {
     let front = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let back = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     back.connect(("127.0.0.1", bmc_port)).await.unwrap();
@@ -446,13 +481,34 @@ async fn lossy_proxy(bmc_port: u16) -> (u16, Arc<AtomicUsize>) {
                     let Ok((n, from)) = r else { return };
                     client = Some(from);
                     up += 1;
-                    if up % 2 == 0 { d.fetch_add(1, Ordering::SeqCst); continue; }
+                    if matches!(fault, Fault::DropEveryOther) && up % 2 == 0 { d.fetch_add(1, Ordering::SeqCst); continue; }
+                    // RMCP+ Open Session Request (payload 0x10) whose authentication algorithm
+                    // (payload byte 12, datagram byte 28) is 0x03 RAKP-HMAC-SHA256.
+                    if matches!(fault, Fault::SwallowSuite17) && b1.get(5) == Some(&0x10) && b1.get(28) == Some(&0x03) {
+                        d.fetch_add(1, Ordering::SeqCst);
+                        continue;
+                    }
                     let _ = back.send(&b1[..n]).await;
                 }
                 r = back.recv(&mut b2) => {
                     let Ok(n) = r else { return };
+                    // Corruption targets in-session answers only; dropping targets all.
+                    let touch = match fault {
+                        Fault::DropEveryOther => true,
+                        Fault::CorruptEveryAnswer | Fault::CorruptEveryOtherAnswer => in_session(&b2[..n]),
+                        Fault::SwallowSuite17 => false,
+                    };
+                    if !touch {
+                        if let Some(to) = client { let _ = front.send_to(&b2[..n], to).await; }
+                        continue;
+                    }
                     down += 1;
-                    if down % 2 == 0 { d.fetch_add(1, Ordering::SeqCst); continue; }
+                    match fault {
+                        Fault::DropEveryOther if down % 2 == 0 => { d.fetch_add(1, Ordering::SeqCst); continue; }
+                        Fault::CorruptEveryOtherAnswer if down % 2 == 0 => { d.fetch_add(1, Ordering::SeqCst); b2[(down * 7) % (n - 4) + 4] ^= 0x20; }
+                        Fault::CorruptEveryAnswer => { d.fetch_add(1, Ordering::SeqCst); b2[(down * 7) % (n - 4) + 4] ^= 0x20; }
+                        _ => {}
+                    }
                     if let Some(to) = client { let _ = front.send_to(&b2[..n], to).await; }
                 }
             }
@@ -465,7 +521,7 @@ async fn lossy_proxy(bmc_port: u16) -> (u16, Arc<AtomicUsize>) {
 async fn retransmission_survives_a_lossy_link() {
     let sim = Sim::start();
     for version in [IpmiVersion::Auto, IpmiVersion::V15] {
-        let (port, dropped) = lossy_proxy(sim.port).await;
+        let (port, dropped) = faulty_proxy(sim.port, Fault::DropEveryOther).await;
         let addr = BmcAddress::parse(&format!("ipmi://127.0.0.1:{port}")).unwrap();
         let o = IpmiOptions {
             timeout: Duration::from_millis(150),
@@ -561,4 +617,115 @@ async fn concurrent_callers_share_one_session() {
     // All 80 requests went through the one session.
     assert_eq!(sim.active_sessions(), 2);
     c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn corrupted_answers_are_rejected_and_retried() {
+    let sim = Sim::start();
+    for version in [IpmiVersion::Auto, IpmiVersion::V15] {
+        let (port, damaged) = faulty_proxy(sim.port, Fault::CorruptEveryOtherAnswer).await;
+        let addr = BmcAddress::parse(&format!("ipmi://127.0.0.1:{port}")).unwrap();
+        let o = IpmiOptions {
+            timeout: Duration::from_millis(150),
+            retries: 6,
+            ..opts(None, version)
+        };
+        let c = IpmiClient::connect(&addr, &admin(), o).await.unwrap();
+        for action in [PowerAction::On, PowerAction::ForceOff] {
+            c.set_power(action).await.unwrap();
+            assert_eq!(
+                c.power_state().await.unwrap(),
+                action.target_state(),
+                "{version:?}"
+            );
+            assert_eq!(sim.witness_power(), action.target_state(), "{version:?}");
+        }
+        assert!(damaged.load(Ordering::SeqCst) >= 4);
+        c.close().await.unwrap();
+    }
+    // When every answer is damaged the failure says so instead of "timed out".
+    let (port, _) = faulty_proxy(sim.port, Fault::CorruptEveryAnswer).await;
+    let addr = BmcAddress::parse(&format!("ipmi://127.0.0.1:{port}")).unwrap();
+    let o = IpmiOptions {
+        timeout: Duration::from_millis(100),
+        retries: 2,
+        ..IpmiOptions::default()
+    };
+    let e = IpmiClient::connect(&addr, &admin(), o).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::BadResponse, "{e}");
+}
+
+#[tokio::test]
+async fn negotiation_falls_back_when_suite_17_gets_no_answer() {
+    let sim = Sim::start();
+    let (port, swallowed) = faulty_proxy(sim.port, Fault::SwallowSuite17).await;
+    let addr = BmcAddress::parse(&format!("ipmi://127.0.0.1:{port}")).unwrap();
+    let o = IpmiOptions {
+        timeout: Duration::from_millis(200),
+        retries: 2,
+        ..IpmiOptions::default()
+    };
+    let t = Instant::now();
+    let c = IpmiClient::connect(&addr, &admin(), o.clone())
+        .await
+        .unwrap();
+    let took = t.elapsed();
+    assert_eq!(c.session_info().cipher_suite, Some(3));
+    assert_eq!(
+        swallowed.load(Ordering::SeqCst),
+        2,
+        "both suite 17 tries were swallowed"
+    );
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(c.power_state().await.unwrap(), sim.witness_power());
+    c.close().await.unwrap();
+    // Forced suite 17 does not fall back: it times out.
+    let e = IpmiClient::connect(
+        &addr,
+        &admin(),
+        IpmiOptions {
+            cipher_suite: Some(17),
+            ..o
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::TimedOut, "{e}");
+}
+
+#[tokio::test]
+async fn privilege_level_from_the_address_is_applied() {
+    let sim = Sim::start();
+    let addr = BmcAddress::parse(&format!(
+        "ipmi://127.0.0.1:{}?privilegelevel=USER",
+        sim.port
+    ))
+    .unwrap();
+    let c = IpmiClient::connect(&addr, &admin(), IpmiOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(c.session_info().privilege, 2);
+    // Reading is allowed at USER level, Chassis Control is not.
+    assert_eq!(c.power_state().await.unwrap(), sim.witness_power());
+    let e = c.set_power(PowerAction::On).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::Rejected, "{e}");
+    let text = e.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{}", sim.port)), "{text}");
+    assert!(text.contains("Chassis Control (PowerUp)"), "{text}");
+    assert!(text.contains("0xd4 insufficient privilege level"), "{text}");
+    assert_eq!(sim.witness_power(), PowerState::Off);
+    c.close().await.unwrap();
+
+    let bad = BmcAddress::parse(&format!(
+        "ipmi://127.0.0.1:{}?privilegelevel=ROOT",
+        sim.port
+    ))
+    .unwrap();
+    let e = IpmiClient::connect(&bad, &admin(), IpmiOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::InvalidRequest, "{e}");
 }

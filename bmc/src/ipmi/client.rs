@@ -139,6 +139,66 @@ pub struct BootFlags {
     pub device: Option<BootDevice>,
 }
 
+impl BootFlags {
+    /// Decodes the Get System Boot Options answer data for parameter 5
+    /// (parameter version, parameter selector, then the flag bytes).
+    pub fn decode(answer: &[u8]) -> Option<BootFlags> {
+        let (&f0, &f1) = (answer.get(2)?, answer.get(3)?);
+        let selector = (f1 >> 2) & 0x0F;
+        Some(BootFlags {
+            valid: f0 & 0x80 != 0,
+            persistent: f0 & 0x40 != 0,
+            uefi: f0 & 0x20 != 0,
+            selector,
+            device: match selector {
+                0x0 => Some(BootDevice::None),
+                0x1 => Some(BootDevice::Pxe),
+                0x2 | 0x3 | 0xB => Some(BootDevice::Disk),
+                0x5 | 0x8 => Some(BootDevice::Cd),
+                0x6 => Some(BootDevice::BiosSetup),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// Why a boot override has no IPMI boot-flags form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootFlagsError {
+    /// UEFI HTTP boot has no boot device selector.
+    UefiHttp,
+    /// IPMI cannot carry a boot URI.
+    HttpBootUri,
+}
+
+/// The five data bytes of boot options parameter 5 for `boot`: valid bit set
+/// unless the device is `None` (which clears the override), persistent and EFI
+/// bits, and the device selector in bits 5:2 of the second byte.
+pub fn encode_boot_flags(boot: &BootOverride) -> Result<[u8; 5], BootFlagsError> {
+    let selector: u8 = match boot.device {
+        BootDevice::None => 0x0,
+        BootDevice::Pxe => 0x1,
+        BootDevice::Disk => 0x2,
+        BootDevice::Cd => 0x5,
+        BootDevice::BiosSetup => 0x6,
+        BootDevice::UefiHttp => return Err(BootFlagsError::UefiHttp),
+    };
+    if boot.http_boot_uri.is_some() {
+        return Err(BootFlagsError::HttpBootUri);
+    }
+    let mut f0 = 0u8;
+    if boot.device != BootDevice::None {
+        f0 |= 0x80;
+    }
+    if boot.persistent {
+        f0 |= 0x40;
+    }
+    if boot.mode == Some(BootMode::Uefi) {
+        f0 |= 0x20;
+    }
+    Ok([f0, selector << 2, 0, 0, 0])
+}
+
 /// Tracks received session sequence numbers: rejects replays and packets
 /// more than 32 behind or ahead of the newest one, as the spec's window does.
 #[derive(Debug, Default, Clone)]
@@ -199,6 +259,9 @@ enum Session {
         /// Activate Session in flight: sent (and retransmitted) with session
         /// sequence number 0, and its answer is outside the sequence window.
         activating: bool,
+        /// The BMC said per-message authentication is disabled: it then answers
+        /// with auth type none after activation (we still authenticate ours).
+        unauthenticated_answers: bool,
     },
 }
 
@@ -311,13 +374,14 @@ impl State {
                 pw,
                 window,
                 activating,
+                unauthenticated_answers,
                 ..
             } => {
                 let p = packet::decode_v15(bytes).map_err(|e| e.to_string())?;
                 if p.session_id != *session_id {
                     return Err(format!("packet for session {:#x}, not ours", p.session_id));
                 }
-                verify_v15(&p, *auth, pw)?;
+                verify_v15(&p, *auth, pw, *unauthenticated_answers && !*activating)?;
                 if !*activating && !window.accept(p.seq) {
                     return Err(format!(
                         "session sequence number {} outside the window or replayed",
@@ -330,8 +394,12 @@ impl State {
     }
 }
 
-/// Checks an IPMI 1.5 packet's auth code against the session's auth type.
-fn verify_v15(p: &V15Packet, auth: V15Auth, pw: &[u8; 16]) -> Result<(), String> {
+/// Checks an IPMI 1.5 packet's auth code against the session's auth type;
+/// `allow_none` accepts auth type none (BMC with per-message auth disabled).
+fn verify_v15(p: &V15Packet, auth: V15Auth, pw: &[u8; 16], allow_none: bool) -> Result<(), String> {
+    if allow_none && p.auth_type == 0 {
+        return Ok(());
+    }
     if p.auth_type != auth.number() {
         return Err(format!(
             "auth type {:#x} where {:#x} was negotiated",
@@ -376,6 +444,14 @@ enum Verdict<T> {
     Done(T),
     /// Not for this request (stale answer to an earlier try): keep waiting.
     Stale,
+}
+
+/// Outcome of one RMCP+ session attempt.
+enum Attempt {
+    /// Session active.
+    Open,
+    /// The BMC refused the cipher suite with this RMCP+ status.
+    Refused(u8),
 }
 
 /// Which error a request that got no answer turns into.
@@ -545,7 +621,9 @@ impl IpmiClient {
                     format!("the BMC offers neither MD5 nor straight-password authentication (auth types {auth_types:#04x})"),
                 ));
             };
-            self.establish_v15(creds, auth, privilege).await?;
+            let per_message_auth_disabled = caps.get(2).is_some_and(|b| b & 0x10 != 0);
+            self.establish_v15(creds, auth, privilege, per_message_auth_disabled)
+                .await?;
         }
         let rsp = self
             .raw_request(0x06, 0x3B, &[privilege], Silence::TimedOut)
@@ -564,34 +642,48 @@ impl IpmiClient {
             Some(id) => CipherSuite::by_id(id).into_iter().collect(),
             None => vec![CipherSuite::SUITE_17, CipherSuite::SUITE_3],
         };
+        let last = suites.len().saturating_sub(1);
         let mut refusals = Vec::new();
-        for suite in suites {
-            match self.open_session(creds, suite, privilege).await? {
-                Some(()) => {
+        for (i, suite) in suites.into_iter().enumerate() {
+            match self.open_session(creds, suite, privilege).await {
+                Ok(Attempt::Open) => {
                     self.info.cipher_suite = Some(suite.id);
                     self.info.version = IpmiVersion::V20;
                     return Ok(());
                 }
-                None => refusals.push(suite.id),
+                Ok(Attempt::Refused(status)) => refusals.push(format!(
+                    "suite {}: status {status:#04x} {}",
+                    suite.id,
+                    codes::rmcp_plus_status(status)
+                )),
+                // Some BMCs drop an Open Session for a suite they lack instead of
+                // refusing it; when negotiating, that is a reason to try the next.
+                Err(e @ BmcError::TimedOut { .. }) if i < last => {
+                    refusals.push(format!("suite {}: {e}", suite.id))
+                }
+                Err(e) => return Err(e),
             }
         }
         Err(self.err_not_supported(
             "open RMCP+ session",
             format!(
-                "the BMC refused cipher suite(s) {refusals:?}; this client implements 3 and 17"
+                "no usable cipher suite ({}); this client implements 3 and 17",
+                refusals.join("; ")
             ),
         ))
     }
 
-    /// One RMCP+ session attempt; `Ok(None)` when the BMC refuses the suite.
+    /// One RMCP+ session attempt.
     async fn open_session(
         &mut self,
         creds: &Credentials,
         suite: CipherSuite,
         privilege: u8,
-    ) -> Result<Option<()>, BmcError> {
+    ) -> Result<Attempt, BmcError> {
         let console_sid: u32 = rand::random::<u32>().max(1);
-        let tag = 1u8;
+        // Distinct message tags per suite attempt and per message, so a late
+        // answer to an earlier attempt is recognised as stale, not taken as ours.
+        let tag = suite.id;
         let req = packet::open_session_request(
             tag,
             privilege,
@@ -607,12 +699,18 @@ impl IpmiClient {
                 payload::OPEN_SESSION_REQ,
                 &req,
                 payload::OPEN_SESSION_RSP,
-                |p| packet::decode_open_session(p).map_err(|e| e.to_string()),
+                |p| {
+                    let r = packet::decode_open_session(p).map_err(|e| e.to_string())?;
+                    if r.tag != tag || (r.status == 0 && r.console_sid != console_sid) {
+                        return Ok(Verdict::Stale);
+                    }
+                    Ok(Verdict::Done(r))
+                },
             )
             .await?;
         if rsp.status != 0 {
             if codes::is_cipher_refusal(rsp.status) {
-                return Ok(None);
+                return Ok(Attempt::Refused(rsp.status));
             }
             return Err(self.err_rmcp(&op, rsp.status));
         }
@@ -621,7 +719,7 @@ impl IpmiClient {
             suite.integrity.number(),
             crypto::CONF_AES_CBC_128,
         ];
-        if rsp.console_sid != console_sid || rsp.algorithms != expected {
+        if rsp.algorithms != expected {
             return Err(self.err_bad(
                 &op,
                 format!(
@@ -636,10 +734,15 @@ impl IpmiClient {
         // and the requested role is checked against its privilege.
         let role = privilege | 0x10;
         let user = creds.username.as_bytes();
-        let rakp1 = packet::rakp1(tag, bmc_sid, &console_rand, role, user);
+        let (tag1, tag3) = (tag.wrapping_add(1), tag.wrapping_add(2));
+        let rakp1 = packet::rakp1(tag1, bmc_sid, &console_rand, role, user);
         let r2 = self
             .presession("RAKP 1", payload::RAKP1, &rakp1, payload::RAKP2, |p| {
-                packet::decode_rakp2(p).map_err(|e| e.to_string())
+                let r = packet::decode_rakp2(p).map_err(|e| e.to_string())?;
+                if r.tag != tag1 || (r.status == 0 && r.console_sid != console_sid) {
+                    return Ok(Verdict::Stale);
+                }
+                Ok(Verdict::Done(r))
             })
             .await?;
         if r2.status != 0 {
@@ -653,9 +756,6 @@ impl IpmiClient {
                 ),
             ));
         }
-        if r2.console_sid != console_sid {
-            return Err(self.err_bad("RAKP 2", "session ID mismatch".into()));
-        }
         let params = RakpParams {
             console_sid,
             bmc_sid,
@@ -668,7 +768,7 @@ impl IpmiClient {
         let kuid = crypto::password_key(creds.password());
         if !crypto::ct_eq(&params.rakp2_hmac(suite.auth, &kuid), &r2.auth_code) {
             // Tell the BMC to drop the half-open session (its slots are few).
-            let nak = packet::rakp3(tag, 0x0F, bmc_sid, &[]);
+            let nak = packet::rakp3(tag3, 0x0F, bmc_sid, &[]);
             self.send_only(packet::encode_v2(
                 &presession_packet(payload::RAKP3, nak),
                 None,
@@ -691,7 +791,7 @@ impl IpmiClient {
             alg: suite.integrity,
             key: k1,
         };
-        let rakp3 = packet::rakp3(tag, 0, bmc_sid, &params.rakp3_hmac(suite.auth, &kuid));
+        let rakp3 = packet::rakp3(tag3, 0, bmc_sid, &params.rakp3_hmac(suite.auth, &kuid));
         let r4 = self
             .presession_keyed(
                 "RAKP 3",
@@ -699,7 +799,13 @@ impl IpmiClient {
                 &rakp3,
                 payload::RAKP4,
                 Some((&integrity, &aes, console_sid)),
-                |p| packet::decode_rakp4(p).map_err(|e| e.to_string()),
+                |p| {
+                    let r = packet::decode_rakp4(p).map_err(|e| e.to_string())?;
+                    if r.tag != tag3 || (r.status == 0 && r.console_sid != console_sid) {
+                        return Ok(Verdict::Stale);
+                    }
+                    Ok(Verdict::Done(r))
+                },
             )
             .await?;
         if r4.status != 0 {
@@ -712,8 +818,7 @@ impl IpmiClient {
                 ),
             ));
         }
-        if r4.console_sid != console_sid || !crypto::ct_eq(&params.rakp4_icv(suite, &sik), &r4.icv)
-        {
+        if !crypto::ct_eq(&params.rakp4_icv(suite, &sik), &r4.icv) {
             return Err(self.err_auth(
                 "RAKP 4",
                 "integrity check value mismatch (BMC key Kg set, or a forged answer)".into(),
@@ -727,7 +832,7 @@ impl IpmiClient {
             aes,
             window: SeqWindow::default(),
         };
-        Ok(Some(()))
+        Ok(Attempt::Open)
     }
 
     async fn establish_v15(
@@ -735,6 +840,7 @@ impl IpmiClient {
         creds: &Credentials,
         auth: V15Auth,
         privilege: u8,
+        per_message_auth_disabled: bool,
     ) -> Result<(), BmcError> {
         let mut data = vec![auth.number()];
         let mut name = [0u8; 16];
@@ -785,6 +891,7 @@ impl IpmiClient {
                 pw,
                 window: SeqWindow::default(),
                 activating: true,
+                unauthenticated_answers: false,
             };
         }
         let rsp = match self.raw_request(0x06, 0x3A, &act, Silence::TimedOut).await {
@@ -819,6 +926,7 @@ impl IpmiClient {
             pw,
             window: SeqWindow::default(),
             activating: false,
+            unauthenticated_answers: per_message_auth_disabled,
         };
         self.info.version = IpmiVersion::V15;
         self.info.v15_auth = Some(auth);
@@ -832,7 +940,7 @@ impl IpmiClient {
         ty: u8,
         body: &[u8],
         want: u8,
-        parse: impl Fn(&[u8]) -> Result<T, String>,
+        parse: impl Fn(&[u8]) -> Result<Verdict<T>, String>,
     ) -> Result<T, BmcError> {
         self.presession_keyed(op, ty, body, want, None, parse).await
     }
@@ -848,7 +956,7 @@ impl IpmiClient {
         body: &[u8],
         want: u8,
         keys: Option<(&Integrity, &[u8; 16], u32)>,
-        parse: impl Fn(&[u8]) -> Result<T, String>,
+        parse: impl Fn(&[u8]) -> Result<Verdict<T>, String>,
     ) -> Result<T, BmcError> {
         let pkt = packet::encode_v2(&presession_packet(ty, body.to_vec()), None);
         self.roundtrip(
@@ -865,10 +973,9 @@ impl IpmiClient {
                     return Ok(Verdict::Stale);
                 }
                 match (p.encrypted, keys) {
-                    (false, _) => parse(&p.payload).map(Verdict::Done),
+                    (false, _) => parse(&p.payload),
                     (true, Some((_, aes, _))) => {
                         parse(&crypto::aes_decrypt(aes, &p.payload).map_err(str::to_string)?)
-                            .map(Verdict::Done)
                     }
                     (true, None) => Err("encrypted payload before session keys exist".into()),
                 }
@@ -903,6 +1010,15 @@ impl IpmiClient {
             })?;
         let mut t = self.inner.lock().await;
         let Transport { sock, state } = &mut *t;
+        // Checked under the lock, so a request queued behind close() does not go
+        // out in a session the BMC has already ended.
+        if state.closed {
+            return Err(BmcError::InvalidRequest {
+                bmc: self.bmc.clone(),
+                operation: op.to_string(),
+                detail: "the IPMI session is closed".into(),
+            });
+        }
         let mut buf = vec![0u8; 1024];
         let mut last_bad: Option<String> = None;
         for _ in 0..self.retries {
@@ -987,13 +1103,6 @@ impl IpmiClient {
         data: &[u8],
         what: &str,
     ) -> Result<Vec<u8>, BmcError> {
-        if self.inner.lock().await.state.closed {
-            return Err(BmcError::InvalidRequest {
-                bmc: self.bmc.clone(),
-                operation: command_name(netfn, cmd).into(),
-                detail: "the IPMI session is closed".into(),
-            });
-        }
         let rsp = self
             .raw_request(netfn, cmd, data, Silence::TimedOut)
             .await?;
@@ -1154,36 +1263,24 @@ impl IpmiClient {
     /// Set System Boot Options parameter 5 the way ipmitool does: set-in-progress
     /// (param 0), boot-info acknowledge (param 4), boot flags (param 5), set complete.
     pub async fn set_boot_flags(&self, boot: &BootOverride) -> Result<(), BmcError> {
-        let selector = match boot.device {
-            BootDevice::None => 0x0,
-            BootDevice::Pxe => 0x1,
-            BootDevice::Disk => 0x2,
-            BootDevice::Cd => 0x5,
-            BootDevice::BiosSetup => 0x6,
-            BootDevice::UefiHttp => {
+        let data = match encode_boot_flags(boot) {
+            Ok(d) => d,
+            Err(BootFlagsError::UefiHttp) => {
                 return Err(self.err_not_supported(
                     "Set System Boot Options (boot flags)",
                     "UEFI HTTP boot has no IPMI boot device selector (use Redfish)".into(),
                 ))
             }
+            Err(BootFlagsError::HttpBootUri) => {
+                return Err(BmcError::InvalidRequest {
+                    bmc: self.bmc.clone(),
+                    operation: "Set System Boot Options (boot flags)".into(),
+                    detail: "an HTTP boot URI cannot be set over IPMI".into(),
+                })
+            }
         };
-        if boot.http_boot_uri.is_some() {
-            return Err(BmcError::InvalidRequest {
-                bmc: self.bmc.clone(),
-                operation: "Set System Boot Options (boot flags)".into(),
-                detail: "an HTTP boot URI cannot be set over IPMI".into(),
-            });
-        }
-        let mut flags0 = 0u8;
-        if boot.device != BootDevice::None {
-            flags0 |= 0x80;
-        }
-        if boot.persistent {
-            flags0 |= 0x40;
-        }
-        if boot.mode == Some(BootMode::Uefi) {
-            flags0 |= 0x20;
-        }
+        let mut param = vec![0x05];
+        param.extend_from_slice(&data);
         // Set-in-progress and the acknowledge reset are optional parameters; like
         // ipmitool we go on without them when the BMC rejects them.
         let in_progress = self
@@ -1194,12 +1291,7 @@ impl IpmiClient {
             .request(0x00, 0x08, &[0x04, 0x01, 0x01], "boot info acknowledge")
             .await;
         let result = self
-            .request(
-                0x00,
-                0x08,
-                &[0x05, flags0, selector << 2, 0, 0, 0],
-                "boot flags",
-            )
+            .request(0x00, 0x08, &param, "boot flags")
             .await
             .map(|_| ());
         if in_progress {
@@ -1217,26 +1309,11 @@ impl IpmiClient {
         let d = self
             .request(0x00, 0x09, &[0x05, 0x00, 0x00], "boot flags")
             .await?;
-        let (Some(&f0), Some(&f1)) = (d.get(2), d.get(3)) else {
-            return Err(self.err_bad(
+        BootFlags::decode(&d).ok_or_else(|| {
+            self.err_bad(
                 "Get System Boot Options",
                 format!("answer has {} bytes, need 4", d.len()),
-            ));
-        };
-        let selector = (f1 >> 2) & 0x0F;
-        Ok(BootFlags {
-            valid: f0 & 0x80 != 0,
-            persistent: f0 & 0x40 != 0,
-            uefi: f0 & 0x20 != 0,
-            selector,
-            device: match selector {
-                0x0 => Some(BootDevice::None),
-                0x1 => Some(BootDevice::Pxe),
-                0x2 | 0x3 | 0xB => Some(BootDevice::Disk),
-                0x5 | 0x8 => Some(BootDevice::Cd),
-                0x6 => Some(BootDevice::BiosSetup),
-                _ => None,
-            },
+            )
         })
     }
 
@@ -1271,7 +1348,7 @@ impl IpmiClient {
         })
     }
 
-    /// Close Session; later requests fail. Idempotent. No answer counts as closed.
+    /// Close Session; later requests fail. Idempotent. No (usable) answer counts as closed.
     pub async fn close(&self) -> Result<(), BmcError> {
         let sid = {
             let t = self.inner.lock().await;
@@ -1291,9 +1368,10 @@ impl IpmiClient {
         match r {
             Ok(rsp) => self.check(0x06, 0x3C, "", rsp).map(|_| ()),
             // A BMC that executed Close Session cannot answer a retransmission in
-            // the session it just closed, so a lost answer looks like silence; the
-            // session is gone either way (or expires on the BMC's idle timer).
-            Err(BmcError::TimedOut { .. }) => Ok(()),
+            // the session it just closed, so a lost (or damaged) first answer is
+            // followed by silence; the session is gone either way (or expires on
+            // the BMC's idle timer), and nothing more can be done about it.
+            Err(BmcError::TimedOut { .. } | BmcError::BadResponse { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -1387,6 +1465,108 @@ mod tests {
         assert!(w.accept(44));
         assert!(!w.accept(12), "too old");
         assert!(!w.accept(100), "too far ahead");
+    }
+
+    #[test]
+    fn v15_auth_code_checked_unless_per_message_auth_is_off() {
+        let pw = crypto::password16("password");
+        let msg = vec![1, 2, 3];
+        let code = crypto::v15_authcode(V15Auth::Md5, &pw, 9, 4, &msg);
+        let mut p = V15Packet {
+            auth_type: 2,
+            seq: 4,
+            session_id: 9,
+            auth_code: Some(code),
+            msg,
+        };
+        assert!(verify_v15(&p, V15Auth::Md5, &pw, false).is_ok());
+        assert!(verify_v15(&p, V15Auth::Md5, &crypto::password16("other"), false).is_err());
+        p.seq = 5;
+        assert!(verify_v15(&p, V15Auth::Md5, &pw, false).is_err());
+        assert!(verify_v15(&p, V15Auth::Straight, &pw, false).is_err());
+        p.auth_type = 0;
+        p.auth_code = None;
+        assert!(verify_v15(&p, V15Auth::Md5, &pw, false).is_err());
+        assert!(verify_v15(&p, V15Auth::Md5, &pw, true).is_ok());
+    }
+
+    #[test]
+    fn boot_flags_encode_decode() {
+        let ov = |device, persistent, mode| BootOverride {
+            device,
+            persistent,
+            mode,
+            http_boot_uri: None,
+        };
+        // IPMI v2.0 table 28-14: byte 1 valid 0x80, persistent 0x40, EFI 0x20;
+        // byte 2 device selector in bits 5:2 (PXE 1, disk 2, CD 5, BIOS setup 6).
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::Pxe, false, None)),
+            Ok([0x80, 0x04, 0, 0, 0])
+        );
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::Pxe, true, Some(BootMode::Uefi))),
+            Ok([0xE0, 0x04, 0, 0, 0])
+        );
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::Disk, false, Some(BootMode::Legacy))),
+            Ok([0x80, 0x08, 0, 0, 0])
+        );
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::Cd, false, None)),
+            Ok([0x80, 0x14, 0, 0, 0])
+        );
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::BiosSetup, false, None)),
+            Ok([0x80, 0x18, 0, 0, 0])
+        );
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::None, false, None)),
+            Ok([0, 0, 0, 0, 0])
+        );
+        assert_eq!(
+            encode_boot_flags(&ov(BootDevice::UefiHttp, false, None)),
+            Err(BootFlagsError::UefiHttp)
+        );
+        let mut with_uri = ov(BootDevice::Pxe, false, None);
+        with_uri.http_boot_uri = Some("http://x/".into());
+        assert_eq!(
+            encode_boot_flags(&with_uri),
+            Err(BootFlagsError::HttpBootUri)
+        );
+
+        for dev in [
+            BootDevice::Pxe,
+            BootDevice::Disk,
+            BootDevice::Cd,
+            BootDevice::BiosSetup,
+        ] {
+            for persistent in [false, true] {
+                for mode in [BootMode::Uefi, BootMode::Legacy] {
+                    let data =
+                        encode_boot_flags(&ov(dev, persistent, Some(mode))).unwrap_or_default();
+                    let mut answer = vec![0x01, 0x05];
+                    answer.extend_from_slice(&data);
+                    let f = BootFlags::decode(&answer);
+                    assert_eq!(
+                        f.map(|f| (f.valid, f.persistent, f.uefi, f.device)),
+                        Some((true, persistent, mode == BootMode::Uefi, Some(dev)))
+                    );
+                }
+            }
+        }
+        // What ipmi_sim answers after `bootdev pxe`: valid bit dropped.
+        let f = BootFlags::decode(&[0x01, 0x05, 0x00, 0x04, 0, 0, 0]);
+        assert_eq!(
+            f.map(|f| (f.valid, f.device)),
+            Some((false, Some(BootDevice::Pxe)))
+        );
+        assert_eq!(BootFlags::decode(&[0x01, 0x05, 0x80]), None);
+        // Remote floppy has no BootDevice.
+        assert_eq!(
+            BootFlags::decode(&[1, 5, 0x80, 0x3C, 0, 0, 0]).and_then(|f| f.device),
+            None
+        );
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub struct RedfishClient {
     system_path: String,
     vendor: Vendor,
     expand: bool,
+    fresh_system: tokio::sync::Mutex<Option<Reply>>,
 }
 
 impl std::fmt::Debug for RedfishClient {
@@ -179,6 +180,7 @@ impl RedfishClient {
             root,
             system_path: String::new(),
             vendor: Vendor::Generic,
+            fresh_system: tokio::sync::Mutex::new(None),
         };
         let system_path = match address.redfish_system_id() {
             Some(p) => format!("/{}", p.trim_matches('/')),
@@ -190,12 +192,14 @@ impl RedfishClient {
                     .map_err(|d| invalid(&client.t.bmc, "select the system", d))?
             }
         };
-        let sys = client.t.get(&system_path, "read the system").await?.body;
+        let reply = client.t.get(&system_path, "read the system").await?;
+        let sys = reply.body.clone();
         // Names redirect to the canonical path (sushy): use that from now on.
         client.system_path = parse::str_at(&sys, "@odata.id")
             .map(|s| s.trim_end_matches('/').to_string())
             .unwrap_or(system_path);
         client.vendor = parse::detect_vendor(&client.root, parse::str_at(&sys, "Manufacturer"));
+        *client.fresh_system.lock().await = Some(reply);
         Ok(client)
     }
 
@@ -214,8 +218,43 @@ impl RedfishClient {
         self.t.logout().await;
     }
 
+    /// The system resource: the copy read by `connect` for the first
+    /// operation (it is milliseconds old and saves a request on every
+    /// one-shot use), a fresh read afterwards.
     async fn system(&self, op: &str) -> Result<Reply, BmcError> {
+        if let Some(r) = self.fresh_system.lock().await.take() {
+            return Ok(r);
+        }
         self.t.get(&self.system_path, op).await
+    }
+
+    /// The first CD/DVD slot of a virtual media collection, fetching members
+    /// only until one is found.
+    async fn first_cd_slot(
+        &self,
+        path: &str,
+        op: &str,
+    ) -> Result<Option<(String, Value)>, BmcError> {
+        let coll = self.collection(path, op).await?;
+        for m in coll
+            .get("Members")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let Some(id) = parse::str_at(&m, "@odata.id").map(str::to_string) else {
+                continue;
+            };
+            let slot = if parse::is_expanded(&m) {
+                m
+            } else {
+                self.t.get(&id, op).await?.body
+            };
+            if parse::is_cd_slot(&slot) {
+                return Ok(Some((id, slot)));
+            }
+        }
+        Ok(None)
     }
 
     fn not_supported(&self, op: &str, detail: impl Into<String>) -> BmcError {
@@ -226,14 +265,23 @@ impl RedfishClient {
         }
     }
 
+    /// A collection, with members expanded when the service root offers it.
+    /// Some firmware advertises `ExpandQuery` yet refuses the query (400/501):
+    /// then the plain collection is read.
+    async fn collection(&self, path: &str, op: &str) -> Result<Value, BmcError> {
+        if self.expand {
+            match self.t.get(&format!("{path}?{EXPAND}"), op).await {
+                Ok(r) => return Ok(r.body),
+                Err(BmcError::Http { status, .. }) if quirks::expand_refused(status) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.t.get(path, op).await?.body)
+    }
+
     /// Every member of a collection, expanded in one request when the BMC can.
     async fn members(&self, path: &str, op: &str) -> Result<Vec<(String, Value)>, BmcError> {
-        let url = if self.expand {
-            format!("{path}?{EXPAND}")
-        } else {
-            path.to_string()
-        };
-        let coll = self.t.get(&url, op).await?.body;
+        let coll = self.collection(path, op).await?;
         let list = coll
             .get("Members")
             .and_then(Value::as_array)
@@ -310,12 +358,9 @@ impl RedfishClient {
             .unwrap_or_default();
         let mut last_err = None;
         for path in collections.clone() {
-            match self.members(&path, op).await {
-                Ok(slots) => {
-                    if let Some(s) = slots.into_iter().find(|(_, v)| parse::is_cd_slot(v)) {
-                        return Ok(s);
-                    }
-                }
+            match self.first_cd_slot(&path, op).await {
+                Ok(Some(s)) => return Ok(s),
+                Ok(None) => {}
                 Err(e) => last_err = Some(e),
             }
         }
@@ -332,12 +377,9 @@ impl RedfishClient {
                     continue;
                 }
                 collections.push(c.clone());
-                match self.members(&c, op).await {
-                    Ok(slots) => {
-                        if let Some(s) = slots.into_iter().find(|(_, v)| parse::is_cd_slot(v)) {
-                            return Ok(s);
-                        }
-                    }
+                match self.first_cd_slot(&c, op).await {
+                    Ok(Some(s)) => return Ok(s),
+                    Ok(None) => {}
                     Err(e) => last_err = Some(e),
                 }
             }
@@ -662,6 +704,14 @@ impl RedfishClient {
             .collect())
     }
 
+    fn simple_update_body(&self, image_uri: &str) -> Value {
+        if quirks::simple_update_needs_targets(self.vendor) {
+            json!({ "ImageURI": image_uri, "Targets": [self.system_path.as_str()] })
+        } else {
+            json!({ "ImageURI": image_uri })
+        }
+    }
+
     /// Starts `UpdateService.SimpleUpdate` from `image_uri` and follows the
     /// task until it completes, fails, or `timeout` passes.
     pub async fn simple_update(
@@ -685,18 +735,18 @@ impl RedfishClient {
             .request(
                 Method::POST,
                 &target,
-                Some(&json!({ "ImageURI": image_uri })),
+                Some(&self.simple_update_body(image_uri)),
                 None,
                 op,
             )
             .await?;
-        let monitor = r
+        let Some(monitor) = r
             .location
             .or_else(|| parse::str_at(&r.body, "@odata.id").map(str::to_string))
-            .ok_or_else(|| {
-                self.t
-                    .bad(op, "SimpleUpdate accepted without a task to follow")
-            })?;
+        else {
+            // No task: the BMC finished synchronously (200/204).
+            return Ok(());
+        };
         let start = Instant::now();
         loop {
             let reply = self.t.get(&monitor, op).await?;

@@ -279,6 +279,7 @@ pub fn boot_patch(system: &Value, boot: &BootOverride) -> Result<Value, String> 
 pub fn boot_override(system: &Value) -> Result<BootOverride, String> {
     let b = system
         .get("Boot")
+        .filter(|b| b.is_object())
         .ok_or_else(|| "the system has no Boot object".to_string())?;
     let enabled = str_at(b, "BootSourceOverrideEnabled").unwrap_or("Disabled");
     let device = match (enabled, str_at(b, "BootSourceOverrideTarget")) {
@@ -299,8 +300,9 @@ pub fn boot_override(system: &Value) -> Result<BootOverride, String> {
         device,
         persistent: enabled == "Continuous",
         mode,
+        // sushy-tools reports the literal string "None" when unset.
         http_boot_uri: str_at(b, "HttpBootUri")
-            .filter(|s| !s.is_empty())
+            .filter(|s| !s.is_empty() && *s != "None")
             .map(str::to_string),
     })
 }
@@ -500,7 +502,10 @@ pub fn nic_from(iface: &Value) -> Option<Nic> {
 pub fn disk_from(drive: &Value) -> Storage {
     let media = str_at(drive, "MediaType").unwrap_or_default();
     let protocol = str_at(drive, "Protocol").unwrap_or_default();
-    let type_ = if protocol.eq_ignore_ascii_case("NVMe") {
+    // iDRAC reports NVMe drives as Protocol "PCIe": a PCIe-attached SSD is NVMe.
+    let nvme = protocol.eq_ignore_ascii_case("NVMe")
+        || (protocol.eq_ignore_ascii_case("PCIe") && media != "HDD");
+    let type_ = if nvme {
         Some(DiskType::Nvme)
     } else if media == "HDD" {
         Some(DiskType::Hdd)
@@ -790,5 +795,141 @@ mod tests {
             ),
             TaskPoll::Failed("bad image".into())
         );
+    }
+
+    /// Random JSON built from the keys the mappers look at, so odd types
+    /// and shapes reach every branch; any panic fails the test.
+    fn next(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    fn random_value(seed: &mut u64, depth: u32) -> Value {
+        const KEYS: &[&str] = &[
+            "PowerState",
+            "Boot",
+            "BootSourceOverrideTarget",
+            "BootSourceOverrideEnabled",
+            "BootSourceOverrideMode",
+            "HttpBootUri",
+            "Actions",
+            "#ComputerSystem.Reset",
+            "ResetType@Redfish.AllowableValues",
+            "target",
+            "Members",
+            "@odata.id",
+            "MediaTypes",
+            "Inserted",
+            "Image",
+            "ProcessorType",
+            "TotalThreads",
+            "MaxSpeedMHz",
+            "Model",
+            "CapacityMiB",
+            "MemorySummary",
+            "TotalSystemMemoryGiB",
+            "MACAddress",
+            "IPv4Addresses",
+            "Address",
+            "SpeedMbps",
+            "VLAN",
+            "VLANEnable",
+            "VLANId",
+            "CapacityBytes",
+            "MediaType",
+            "Protocol",
+            "Identifiers",
+            "DurableName",
+            "DurableNameFormat",
+            "TaskState",
+            "Messages",
+            "Message",
+            "error",
+            "@Message.ExtendedInfo",
+            "Status",
+            "State",
+            "ProcessorSummary",
+            "Vendor",
+            "Oem",
+        ];
+
+        match next(seed) % if depth == 0 { 6 } else { 8 } {
+            0 => Value::Null,
+            1 => Value::Bool(next(seed).is_multiple_of(2)),
+            2 => json!((next(seed) % 5000) as i64 - 100),
+            3 => json!(f64::from((next(seed) % 1000) as u32) / 7.0),
+            4 => json!(
+                [
+                    "On",
+                    "Off",
+                    "Pxe",
+                    "CD",
+                    "HDD",
+                    "SSD",
+                    "NVMe",
+                    "x86-64",
+                    "Completed",
+                    "",
+                    "aa:bb:cc:dd:ee:ff"
+                ][(next(seed) % 11) as usize]
+            ),
+            5 => json!(-1.5e300),
+            6 => Value::Array(
+                (0..next(seed) % 4)
+                    .map(|_| random_value(seed, depth - 1))
+                    .collect(),
+            ),
+            _ => {
+                let mut m = serde_json::Map::new();
+                for _ in 0..next(seed) % 6 {
+                    let k = KEYS[(next(seed) % KEYS.len() as u64) as usize];
+                    m.insert(k.to_string(), random_value(seed, depth - 1));
+                }
+                Value::Object(m)
+            }
+        }
+    }
+
+    #[test]
+    fn random_shapes_never_panic() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..3000 {
+            let v = random_value(&mut seed, 4);
+            let list = vec![random_value(&mut seed, 3), v.clone()];
+            let _ = power_state(&v);
+            let _ = boot_override(&v);
+            let _ = boot_patch(
+                &v,
+                &BootOverride {
+                    device: BootDevice::UefiHttp,
+                    persistent: true,
+                    mode: None,
+                    http_boot_uri: Some("u".into()),
+                },
+            );
+            let _ = allowed_reset_types(&v);
+            let _ = reset_target(&v, "/s");
+            let _ = member_links(&v);
+            let _ = error_message(&v);
+            let _ = supports_expand(&v);
+            let _ = sessions_link(&v);
+            let _ = is_cd_slot(&v);
+            let _ = media_action_target(&v, "InsertMedia");
+            let _ = firmware_component(&v);
+            let _ = task_poll(200, &v);
+            let _ = detect_vendor(&v, str_at(&v, "Vendor"));
+            let h = hardware_details(
+                &v,
+                &InventoryParts {
+                    processors: Some(list.clone()),
+                    memory: Some(list.clone()),
+                    nics: Some(list.clone()),
+                    drives: Some(list),
+                },
+            );
+            assert!(serde_json::to_string(&h).is_ok());
+        }
     }
 }

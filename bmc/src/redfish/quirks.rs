@@ -24,3 +24,16 @@ pub fn boot_once_may_read_back_continuous(vendor: Vendor) -> bool {
 pub fn eject_error_is_harmless(status: u16) -> bool {
     matches!(status, 400 | 409 | 500)
 }
+
+/// sushy-tools wants `Targets` in `SimpleUpdate`; vendor BMCs infer the
+/// target from the image, and iDRAC rejects a system path there.
+pub fn simple_update_needs_targets(vendor: Vendor) -> bool {
+    vendor == Vendor::Generic
+}
+
+/// Statuses with which firmware that advertises `ExpandQuery` refuses
+/// `$expand` (seen on older Supermicro and OpenBMC releases): read the
+/// collection without it.
+pub fn expand_refused(status: u16) -> bool {
+    matches!(status, 400 | 405 | 406 | 501)
+}

@@ -174,6 +174,10 @@ impl Transport {
 
     /// A detached logout for `Drop`, when a runtime is there to run it.
     pub(crate) fn logout_in_background(self: &Arc<Self>) {
+        // Basic auth (or already closed): nothing to delete, spawn nothing.
+        if self.session.try_lock().is_ok_and(|s| s.is_none()) {
+            return;
+        }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let me = Arc::clone(self);
             handle.spawn(async move { me.logout().await });

@@ -1,0 +1,640 @@
+//! What no peer produces on demand: 401 mid-session, ETag conflicts, 5xx
+//! bursts, slow answers, garbage bodies, BMCs that accept and ignore, task
+//! monitors, the InsertMedia 400 quirk. Scripted with mockito.
+
+// Test harness helpers outside #[test] fns: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use metal3_bmc::address::BmcAddress;
+use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
+use metal3_bmc::{
+    BmcErrorKind, BootDevice, BootMode, BootOverride, Credentials, PowerAction, PowerBootControl,
+};
+use mockito::{Matcher, Server, ServerGuard};
+use serde_json::{json, Value};
+
+const SYS: &str = "/redfish/v1/Systems/1";
+const PASSWORD: &str = "pa55-w0rd";
+
+fn root(sessions: bool) -> String {
+    let mut r = json!({
+        "@odata.id": "/redfish/v1/",
+        "Vendor": "Dell",
+        "Systems": {"@odata.id": "/redfish/v1/Systems"},
+        "UpdateService": {"@odata.id": "/redfish/v1/UpdateService"},
+    });
+    if sessions {
+        r["Links"] = json!({"Sessions": {"@odata.id": "/redfish/v1/SessionService/Sessions"}});
+    }
+    r.to_string()
+}
+
+fn system(power: &str, extra: Value) -> String {
+    let mut s = json!({
+        "@odata.id": SYS,
+        "PowerState": power,
+        "Boot": {"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once",
+                 "BootSourceOverrideMode": "UEFI"},
+        "Actions": {"#ComputerSystem.Reset": {
+            "target": format!("{SYS}/Actions/ComputerSystem.Reset"),
+            "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "GracefulShutdown"]}},
+        "VirtualMedia": {"@odata.id": format!("{SYS}/VirtualMedia")},
+    });
+    if let (Some(o), Some(e)) = (s.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    s.to_string()
+}
+
+async fn base(server: &mut ServerGuard, sessions: bool) {
+    server
+        .mock("GET", "/redfish/v1/")
+        .with_body(root(sessions))
+        .create_async()
+        .await;
+}
+
+fn opts() -> RedfishOptions {
+    RedfishOptions {
+        request_timeout: Duration::from_secs(5),
+        ..RedfishOptions::default()
+    }
+}
+
+async fn connect(
+    server: &ServerGuard,
+    o: RedfishOptions,
+) -> Result<RedfishClient, metal3_bmc::BmcError> {
+    let addr =
+        BmcAddress::parse(&format!("redfish+http://{}{SYS}", server.host_with_port())).unwrap();
+    RedfishClient::connect(&addr, &Credentials::new("admin", PASSWORD), o).await
+}
+
+#[tokio::test]
+async fn expired_session_logs_in_again_once() {
+    let mut s = Server::new_async().await;
+    base(&mut s, true).await;
+    let login = s
+        .mock("POST", "/redfish/v1/SessionService/Sessions")
+        .match_body(Matcher::PartialJson(
+            json!({"UserName": "admin", "Password": PASSWORD}),
+        ))
+        .with_status(201)
+        .with_header("X-Auth-Token", "tok")
+        .with_header("Location", "/redfish/v1/SessionService/Sessions/7")
+        .expect(2)
+        .create_async()
+        .await;
+    // The first system read finds the session expired.
+    s.mock("GET", SYS)
+        .with_status(401)
+        .expect(1)
+        .create_async()
+        .await;
+    let ok = s
+        .mock("GET", SYS)
+        .match_header("X-Auth-Token", "tok")
+        .with_body(system("On", json!({})))
+        .create_async()
+        .await;
+    let logout = s
+        .mock("DELETE", "/redfish/v1/SessionService/Sessions/7")
+        .with_status(204)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    c.close().await;
+    login.assert_async().await;
+    ok.assert_async().await;
+    logout.assert_async().await;
+}
+
+#[tokio::test]
+async fn bad_password_fails_login_without_leaking_it() {
+    let mut s = Server::new_async().await;
+    base(&mut s, true).await;
+    s.mock("POST", "/redfish/v1/SessionService/Sessions")
+        .with_status(401)
+        .with_body(
+            r#"{"error":{"@Message.ExtendedInfo":[{"Message":"Invalid username or password."}]}}"#,
+        )
+        .create_async()
+        .await;
+    let e = connect(&s, opts()).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::AuthFailed);
+    let m = e.to_string();
+    assert!(
+        m.contains("Invalid username or password.") && m.contains(&s.host_with_port()),
+        "{m}"
+    );
+    assert!(!m.contains(PASSWORD) && !format!("{e:?}").contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn etag_conflict_retries_once_with_fresh_etag() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_header("ETag", "\"v1\"")
+        .with_body(system("On", json!({})))
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", SYS)
+        .with_header("ETag", "\"v2\"")
+        .with_body(system("On", json!({})))
+        .create_async()
+        .await;
+    let stale = s
+        .mock("PATCH", SYS)
+        .match_header("If-Match", "\"v1\"")
+        .with_status(412)
+        .expect(1)
+        .create_async()
+        .await;
+    let fresh = s
+        .mock("PATCH", SYS)
+        .match_header("If-Match", "\"v2\"")
+        .match_body(Matcher::Json(
+            json!({"Boot": {"BootSourceOverrideTarget": "Pxe",
+            "BootSourceOverrideEnabled": "Once", "BootSourceOverrideMode": "UEFI"}}),
+        ))
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    c.set_boot(&BootOverride {
+        device: BootDevice::Pxe,
+        persistent: false,
+        mode: Some(BootMode::Uefi),
+        http_boot_uri: None,
+    })
+    .await
+    .unwrap();
+    stale.assert_async().await;
+    fresh.assert_async().await;
+}
+
+#[tokio::test]
+async fn server_errors_on_reads_are_retried_but_not_on_actions() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    let burst = s
+        .mock("GET", SYS)
+        .with_status(503)
+        .expect(2)
+        .create_async()
+        .await;
+    s.mock("GET", SYS)
+        .with_body(system("Off", json!({})))
+        .create_async()
+        .await;
+    let reset = s
+        .mock(
+            "POST",
+            format!("{SYS}/Actions/ComputerSystem.Reset").as_str(),
+        )
+        .with_status(500)
+        .with_body(r#"{"error":{"message":"controller busy"}}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    burst.assert_async().await;
+    let e = c.set_power(PowerAction::On).await.unwrap_err();
+    assert!(e.to_string().contains("HTTP 500: controller busy"), "{e}");
+    reset.assert_async().await;
+    // With retries off the burst is the answer.
+    let mut s2 = Server::new_async().await;
+    base(&mut s2, false).await;
+    s2.mock("GET", SYS).with_status(503).create_async().await;
+    let e = connect(
+        &s2,
+        RedfishOptions {
+            retries: 0,
+            ..opts()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::Rejected, "{e}");
+}
+
+#[tokio::test]
+async fn slow_answer_times_out() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_chunked_body(|w| {
+            std::thread::sleep(Duration::from_secs(2));
+            w.write_all(b"{}")
+        })
+        .create_async()
+        .await;
+    let o = RedfishOptions {
+        request_timeout: Duration::from_millis(400),
+        retries: 0,
+        ..opts()
+    };
+    let e = connect(&s, o).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::TimedOut, "{e}");
+}
+
+#[tokio::test]
+async fn garbage_is_a_bad_response() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body("<html>not json{")
+        .create_async()
+        .await;
+    let e = connect(&s, opts()).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::BadResponse, "{e}");
+
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system("Sideways", json!({"Boot": 7})))
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    assert_eq!(
+        c.power_state().await.unwrap_err().kind(),
+        BmcErrorKind::BadResponse
+    );
+    assert_eq!(
+        c.boot_override().await.unwrap_err().kind(),
+        BmcErrorKind::BadResponse
+    );
+}
+
+#[tokio::test]
+async fn accepted_but_ignored_reset_times_out() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system("Off", json!({})))
+        .create_async()
+        .await;
+    let reset = s
+        .mock(
+            "POST",
+            format!("{SYS}/Actions/ComputerSystem.Reset").as_str(),
+        )
+        .match_body(Matcher::Json(json!({"ResetType": "On"})))
+        .with_status(204)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    let e = c
+        .set_power_and_wait(
+            PowerAction::On,
+            Duration::from_millis(800),
+            Duration::from_millis(100),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::TimedOut, "{e}");
+    reset.assert_async().await;
+    // ForceRestart is not advertised and has no fallback: refused, nothing sent.
+    let e = c.set_power(PowerAction::ForceRestart).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::NotSupported);
+    assert!(
+        e.to_string().contains("On, ForceOff, GracefulShutdown"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn insert_media_falls_back_to_minimal_payload_on_400() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system("On", json!({})))
+        .create_async()
+        .await;
+    let vm = format!("{SYS}/VirtualMedia");
+    let slot = format!("{vm}/CD1");
+    s.mock("GET", vm.as_str())
+        .with_body(
+            json!({"Members": [{"@odata.id": format!("{vm}/Floppy")}, {"@odata.id": slot}]})
+                .to_string(),
+        )
+        .create_async()
+        .await;
+    s.mock("GET", format!("{vm}/Floppy").as_str())
+        .with_body(json!({"MediaTypes": ["Floppy"]}).to_string())
+        .create_async()
+        .await;
+    let insert = format!("{slot}/Actions/VirtualMedia.InsertMedia");
+    let slot_body = |inserted: bool| {
+        json!({"@odata.id": slot, "MediaTypes": ["CD", "DVD"], "Inserted": inserted,
+               "Image": if inserted { "http://h/x.iso" } else { "" },
+               "Actions": {"#VirtualMedia.InsertMedia": {"target": insert},
+                           "#VirtualMedia.EjectMedia": {"target": format!("{slot}/Actions/VirtualMedia.EjectMedia")}}})
+        .to_string()
+    };
+    s.mock("GET", slot.as_str())
+        .with_body(slot_body(false))
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", slot.as_str())
+        .with_body(slot_body(true))
+        .create_async()
+        .await;
+    let full = s
+        .mock("POST", insert.as_str())
+        .match_body(Matcher::PartialJson(json!({"Inserted": true, "WriteProtected": true})))
+        .with_status(400)
+        .with_body(r#"{"error":{"@Message.ExtendedInfo":[{"Message":"The property Inserted is not supported."}]}}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let minimal = s
+        .mock("POST", insert.as_str())
+        .match_body(Matcher::Json(json!({"Image": "http://h/x.iso"})))
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    let st = c.media_insert("http://h/x.iso").await.unwrap();
+    assert!(st.inserted && st.slot == slot, "{st:?}");
+    full.assert_async().await;
+    minimal.assert_async().await;
+}
+
+#[tokio::test]
+async fn simple_update_follows_the_task_monitor() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system("On", json!({})))
+        .create_async()
+        .await;
+    s.mock("GET", "/redfish/v1/UpdateService")
+        .with_body(
+            json!({"Actions": {"#UpdateService.SimpleUpdate": {
+            "target": "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"}}})
+            .to_string(),
+        )
+        .create_async()
+        .await;
+    s.mock(
+        "POST",
+        "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
+    )
+    .match_body(Matcher::Json(json!({"ImageURI": "http://h/fw.bin"})))
+    .with_status(202)
+    .with_header("Location", "/redfish/v1/TaskService/TaskMonitors/5")
+    .create_async()
+    .await;
+    let running = s
+        .mock("GET", "/redfish/v1/TaskService/TaskMonitors/5")
+        .with_status(202)
+        .with_body(r#"{"TaskState":"Running"}"#)
+        .expect(2)
+        .create_async()
+        .await;
+    s.mock("GET", "/redfish/v1/TaskService/TaskMonitors/5")
+        .with_body(
+            r#"{"TaskState":"Exception","Messages":[{"Message":"Image signature invalid."}]}"#,
+        )
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    let e = c
+        .simple_update(
+            "http://h/fw.bin",
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("Image signature invalid."), "{e}");
+    running.assert_async().await;
+}
+
+#[tokio::test]
+async fn bios_settings_are_written_to_the_settings_object() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system(
+            "On",
+            json!({"Bios": {"@odata.id": format!("{SYS}/Bios")}}),
+        ))
+        .create_async()
+        .await;
+    s.mock("GET", format!("{SYS}/Bios").as_str())
+        .with_body(
+            json!({"Attributes": {"BootMode": "Uefi", "ProcVirtualization": "Disabled"},
+            "@Redfish.Settings": {"SettingsObject": {"@odata.id": format!("{SYS}/Bios/Pending")}}})
+            .to_string(),
+        )
+        .create_async()
+        .await;
+    let patch = s
+        .mock("PATCH", format!("{SYS}/Bios/Pending").as_str())
+        .match_body(Matcher::Json(
+            json!({"Attributes": {"ProcVirtualization": "Enabled"}}),
+        ))
+        .with_status(202)
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", format!("{SYS}/Bios/Pending").as_str())
+        .with_body(json!({"Attributes": {"ProcVirtualization": "Enabled"}}).to_string())
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    assert_eq!(c.bios_attributes().await.unwrap()["BootMode"], "Uefi");
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("ProcVirtualization".into(), "Enabled".into());
+    c.set_bios_attributes(attrs).await.unwrap();
+    patch.assert_async().await;
+    assert_eq!(
+        c.bios_pending().await.unwrap()["ProcVirtualization"],
+        "Enabled"
+    );
+}
+
+const BUDGET_PERMITS: usize = 2;
+
+/// Every request holds a permit of the per-BMC budget: with two permits,
+/// never more than two requests are in flight, however many callers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_bmc_budget_limits_parallel_requests() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (now2, max2) = (now.clone(), max.clone());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = l.accept().await {
+            let (now, max) = (now2.clone(), max2.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 2048];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let inflight = now.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(inflight, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let body = if buf.starts_with(b"GET /redfish/v1/ ") {
+                    root(false)
+                } else {
+                    system("On", json!({}))
+                };
+                now.fetch_sub(1, Ordering::SeqCst);
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    let addr = BmcAddress::parse(&format!("redfish+http://127.0.0.1:{port}{SYS}")).unwrap();
+    let o = RedfishOptions {
+        max_concurrent: BUDGET_PERMITS,
+        ..opts()
+    };
+    let c = Arc::new(
+        RedfishClient::connect(&addr, &Credentials::new("a", "b"), o)
+            .await
+            .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move { c.power_state().await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(max.load(Ordering::SeqCst), BUDGET_PERMITS.min(8));
+}
+
+#[tokio::test]
+async fn non_redfish_addresses_are_refused_before_any_request() {
+    for a in ["ipmi://127.0.0.1:1", "127.0.0.1:1", "libvirt://127.0.0.1:1"] {
+        let addr = BmcAddress::parse(a).unwrap();
+        let e = RedfishClient::connect(&addr, &Credentials::new("a", "b"), opts())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), BmcErrorKind::InvalidRequest, "{a}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn storage_failure_falls_back_to_simple_storage_and_refused_expand_to_plain() {
+    let mut s = Server::new_async().await;
+    let mut r: Value = serde_json::from_str(&root(false)).unwrap();
+    r["ProtocolFeaturesSupported"] = json!({"ExpandQuery": {"NoLinks": true, "Levels": true}});
+    s.mock("GET", "/redfish/v1/")
+        .with_body(r.to_string())
+        .create_async()
+        .await;
+    s.mock("GET", SYS)
+        .with_body(system(
+            "On",
+            json!({"Storage": {"@odata.id": format!("{SYS}/Storage")},
+                   "SimpleStorage": {"@odata.id": format!("{SYS}/SimpleStorage")},
+                   "EthernetInterfaces": {"@odata.id": format!("{SYS}/EthernetInterfaces")}}),
+        ))
+        .create_async()
+        .await;
+    let storage = s
+        .mock("GET", Matcher::Regex(format!("^{SYS}/Storage")))
+        .with_status(500)
+        .with_body(r#"{"error":{"message":"storage agent down"}}"#)
+        .expect(4)
+        .create_async()
+        .await;
+    // SimpleStorage refuses $expand although the root advertises it.
+    s.mock("GET", Matcher::Regex(format!(r"^{SYS}/SimpleStorage\?")))
+        .with_status(400)
+        .create_async()
+        .await;
+    s.mock("GET", format!("{SYS}/SimpleStorage").as_str())
+        .with_body(
+            json!({"Members": [{"@odata.id": format!("{SYS}/SimpleStorage/1")}]}).to_string(),
+        )
+        .create_async()
+        .await;
+    s.mock("GET", format!("{SYS}/SimpleStorage/1").as_str())
+        .with_body(
+            json!({"Devices": [{"Name": "Disk 0", "CapacityBytes": 480103981056_i64,
+            "Manufacturer": "ATA", "Model": "SSD 480"}]})
+            .to_string(),
+        )
+        .create_async()
+        .await;
+    // Ethernet interfaces come expanded.
+    s.mock(
+        "GET",
+        Matcher::Regex(format!(r"^{SYS}/EthernetInterfaces\?")),
+    )
+    .with_body(
+        json!({"Members": [{"@odata.id": format!("{SYS}/EthernetInterfaces/1"), "Id": "1",
+            "MACAddress": "AA:BB:CC:00:11:22", "SpeedMbps": 25000,
+            "IPv4Addresses": [{"Address": "192.0.2.7"}]}]})
+        .to_string(),
+    )
+    .create_async()
+    .await;
+    let c = connect(&s, opts()).await.unwrap();
+    let inv = c.inventory().await.unwrap();
+    storage.assert_async().await;
+    let d = &inv.hardware.storage;
+    assert_eq!(
+        (d.len(), d[0].size_bytes, d[0].name.as_str()),
+        (1, 480103981056, "Disk 0")
+    );
+    let n = &inv.hardware.nics[0];
+    assert_eq!(
+        (n.mac.as_str(), n.ip.as_str(), n.speed_gbps),
+        ("aa:bb:cc:00:11:22", "192.0.2.7", 25)
+    );
+    let w = inv.warnings.join("\n");
+    assert!(
+        w.contains("used SimpleStorage instead") && w.contains("storage agent down"),
+        "{w}"
+    );
+    assert!(w.contains("Processors") && w.contains("Memory"), "{w}");
+}
+
+#[tokio::test]
+async fn credentials_in_the_address_never_reach_messages() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS).with_status(404).create_async().await;
+    let addr = BmcAddress::parse(&format!(
+        "redfish+http://admin:in-url-secret@{}{SYS}",
+        s.host_with_port()
+    ))
+    .unwrap();
+    let e = RedfishClient::connect(&addr, &Credentials::new("admin", PASSWORD), opts())
+        .await
+        .unwrap_err();
+    let all = format!("{e} {e:?}");
+    assert!(all.contains(&s.host_with_port()), "{all}");
+    assert!(
+        !all.contains("in-url-secret") && !all.contains(PASSWORD),
+        "{all}"
+    );
+}

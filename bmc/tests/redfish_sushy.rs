@@ -1,0 +1,300 @@
+//! The Redfish client against a real peer: sushy-tools' emulator (fake
+//! driver) on loopback, checked with independent raw reads of its state.
+//!
+//! Needs the peers venv: run `bash scripts/setup-peers.sh` (or set
+//! METAL3_PEERS_VENV to a venv with sushy-tools installed).
+
+// Test harness helpers outside #[test] fns: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/sushy.rs"]
+mod sushy;
+
+use std::time::Duration;
+
+use metal3_bmc::address::BmcAddress;
+use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
+use metal3_bmc::{
+    BmcErrorKind, BootDevice, BootMode, BootOverride, Credentials, PowerAction, PowerBootControl,
+    PowerState,
+};
+use sushy::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_on_cycle_off_with_read_back() {
+    let s = Sushy::start(false).await;
+    let c = connect(&s, 0).await;
+    let sys = format!("/redfish/v1/Systems/{}", SYS[0]);
+    assert_eq!(c.power_state().await.unwrap(), PowerState::Off);
+    let wait = Duration::from_secs(60);
+    let every = Duration::from_millis(500);
+    assert_eq!(
+        c.set_power_and_wait(PowerAction::On, wait, every)
+            .await
+            .unwrap(),
+        PowerState::On
+    );
+    assert_eq!(s.raw_get(&sys).await["PowerState"], "On");
+    // sushy does not advertise PowerCycle: the client does ForceOff, waits, On.
+    assert_eq!(
+        c.set_power_and_wait(PowerAction::PowerCycle, wait, every)
+            .await
+            .unwrap(),
+        PowerState::On
+    );
+    let log = std::fs::read_to_string(s.dir.join("sushy.log")).unwrap();
+    assert!(
+        log.matches("POST /redfish/v1/Systems/").count() >= 3,
+        "{log}"
+    );
+    assert_eq!(s.raw_get(&sys).await["PowerState"], "On");
+    assert_eq!(
+        c.set_power_and_wait(PowerAction::ForceOff, wait, every)
+            .await
+            .unwrap(),
+        PowerState::Off
+    );
+    assert_eq!(s.raw_get(&sys).await["PowerState"], "Off");
+    // Another system was not touched.
+    assert_eq!(
+        s.raw_get(&format!("/redfish/v1/Systems/{}", SYS[1])).await["PowerState"],
+        "Off"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_selection_and_auth() {
+    let s = Sushy::start(false).await;
+    // Three systems and none in the address: refuse, listing them.
+    let e = RedfishClient::connect(&s.address(""), &creds(), quick())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::InvalidRequest);
+    let msg = e.to_string();
+    for id in SYS {
+        assert!(msg.contains(id), "{msg}");
+    }
+    // A system given by name resolves (sushy redirects) to its canonical path.
+    let c = RedfishClient::connect(&s.address("/redfish/v1/Systems/node-1"), &creds(), quick())
+        .await
+        .unwrap();
+    assert_eq!(c.system_path(), format!("/redfish/v1/Systems/{}", SYS[1]));
+    // Every Redfish-speaking address type reaches the same service.
+    for scheme in [
+        "redfish-virtualmedia+http",
+        "redfish-uefihttp+http",
+        "idrac-virtualmedia+http",
+        "ilo5-redfish+http",
+    ] {
+        let a = BmcAddress::parse(&format!(
+            "{scheme}://127.0.0.1:{}/redfish/v1/Systems/{}",
+            s.port, SYS[2]
+        ))
+        .unwrap();
+        let c = RedfishClient::connect(&a, &creds(), quick()).await.unwrap();
+        assert_eq!(c.power_state().await.unwrap(), PowerState::Off, "{scheme}");
+    }
+    // Wrong password: AuthFailed, and the password is in no message.
+    let bad = Credentials::new(USER, "wrong-password");
+    let e = RedfishClient::connect(&s.system_address(0), &bad, quick())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::AuthFailed, "{e}");
+    assert!(!e.to_string().contains("wrong-password"));
+    // Unknown system: NotSupported (404) naming the BMC.
+    let e = RedfishClient::connect(&s.address("/redfish/v1/Systems/nope"), &creds(), quick())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains(&s.base()), "{e}");
+    assert_eq!(e.kind(), BmcErrorKind::NotSupported, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boot_override_round_trip() {
+    let s = Sushy::start(false).await;
+    let c = connect(&s, 1).await;
+    let sys = format!("/redfish/v1/Systems/{}", SYS[1]);
+    let pxe = BootOverride {
+        device: BootDevice::Pxe,
+        persistent: false,
+        mode: Some(BootMode::Uefi),
+        http_boot_uri: None,
+    };
+    c.set_boot(&pxe).await.unwrap();
+    let raw = s.raw_get(&sys).await;
+    assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Pxe");
+    assert_eq!(raw["Boot"]["BootSourceOverrideMode"], "UEFI");
+    let cd = BootOverride {
+        device: BootDevice::Cd,
+        persistent: true,
+        mode: None,
+        http_boot_uri: None,
+    };
+    c.set_boot(&cd).await.unwrap();
+    assert_eq!(
+        s.raw_get(&sys).await["Boot"]["BootSourceOverrideTarget"],
+        "Cd"
+    );
+    let back = c.boot_override().await.unwrap();
+    assert_eq!((back.device, back.persistent), (BootDevice::Cd, true));
+    let http = BootOverride {
+        device: BootDevice::UefiHttp,
+        persistent: false,
+        mode: Some(BootMode::Uefi),
+        http_boot_uri: None,
+    };
+    // sushy's fake driver answers 204 to UefiHttp but stores Pxe: the
+    // read-back catches the accept-and-ignore instead of reporting success.
+    let e = c.set_boot(&http).await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::BadResponse, "{e}");
+    assert!(e.to_string().contains("reads back"), "{e}");
+    assert_eq!(
+        s.raw_get(&sys).await["Boot"]["BootSourceOverrideTarget"],
+        "Pxe"
+    );
+    // With a URI sushy downloads it (served here), then its fake driver
+    // cannot store it and answers 400: that message must reach the caller.
+    let port = serve_file(b"efi".to_vec()).await;
+    let e = c
+        .set_boot(&BootOverride {
+            http_boot_uri: Some(format!("http://127.0.0.1:{port}/boot.efi")),
+            ..http.clone()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("HTTP 400: Failed to save HttpBootUri"),
+        "{e}"
+    );
+    // BiosSetup is not in sushy's allowable targets: refused before sending.
+    let e = c
+        .set_boot(&BootOverride {
+            device: BootDevice::BiosSetup,
+            ..pxe
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::NotSupported, "{e}");
+    assert!(e.to_string().contains("Pxe, Cd, Hdd, UefiHttp"), "{e}");
+    // Legacy mode (sushy then drops UefiHttp from the allowed targets).
+    let legacy_disk = BootOverride {
+        device: BootDevice::Disk,
+        persistent: true,
+        mode: Some(BootMode::Legacy),
+        http_boot_uri: None,
+    };
+    c.set_boot(&legacy_disk).await.unwrap();
+    let raw = s.raw_get(&sys).await;
+    assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Hdd");
+    assert_eq!(raw["Boot"]["BootSourceOverrideMode"], "Legacy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_media_insert_status_eject() {
+    let s = Sushy::start(false).await;
+    let iso_port = serve_file(b"not really an ISO, but sushy only downloads it".to_vec()).await;
+    let url = format!("http://127.0.0.1:{iso_port}/boot.iso");
+    let c = connect(&s, 2).await;
+    let slot = format!("/redfish/v1/Systems/{}/VirtualMedia/Cd", SYS[2]);
+    let st = c.media_status().await.unwrap();
+    assert_eq!(st.slot, slot);
+    assert!(!st.inserted);
+    let st = c.media_insert(&url).await.unwrap();
+    assert!(st.inserted);
+    assert_eq!(st.image.as_deref(), Some(url.as_str()));
+    let raw = s.raw_get(&slot).await;
+    assert_eq!(raw["Inserted"], true);
+    assert_eq!(raw["Image"], url.as_str());
+    // Inserting again ejects first, then inserts the new image.
+    let url2 = format!("http://127.0.0.1:{iso_port}/other.iso");
+    c.media_insert(&url2).await.unwrap();
+    assert_eq!(s.raw_get(&slot).await["Image"], url2.as_str());
+    let st = c.media_eject().await.unwrap();
+    assert!(!st.inserted);
+    assert_eq!(s.raw_get(&slot).await["Inserted"], false);
+    // An unreachable image URL: sushy answers 500 with the fetch error.
+    let e = c
+        .media_insert("http://127.0.0.1:9/missing.iso")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::Rejected, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inventory_secure_boot_firmware() {
+    let s = Sushy::start(false).await;
+    let c = connect(&s, 0).await;
+    let inv = c.inventory().await.unwrap();
+    let h = &inv.hardware;
+    assert_eq!(h.system_vendor.manufacturer, "Sushy Emulator");
+    assert_eq!(h.nics.len(), 1);
+    assert_eq!(h.nics[0].mac, "00:5c:52:31:3a:00");
+    // The configured IP is not exposed by sushy's EthernetInterface.
+    assert_eq!(h.nics[0].name, "00:5c:52:31:3a:00");
+    // The fake driver has no processors, memory (404) nor storage (500).
+    let w = inv.warnings.join("\n");
+    assert!(w.contains("processors"), "{w}");
+    assert!(w.contains("memory") && w.contains("404"), "{w}");
+    assert!(w.contains("storage") && w.contains("500"), "{w}");
+    assert!(h.storage.is_empty() && h.ram_mebibytes == 0);
+
+    let sb = format!("/redfish/v1/Systems/{}/SecureBoot", SYS[0]);
+    assert!(!c.secure_boot().await.unwrap());
+    c.set_secure_boot(true).await.unwrap();
+    assert_eq!(s.raw_get(&sb).await["SecureBootEnable"], true);
+    c.set_secure_boot(false).await.unwrap();
+    assert_eq!(s.raw_get(&sb).await["SecureBootEnable"], false);
+
+    // No FirmwareInventory and no Bios on the fake driver: NotSupported.
+    let e = c.firmware_inventory().await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::NotSupported, "{e}");
+    let e = c.bios_attributes().await.unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::NotSupported, "{e}");
+    // SimpleUpdate: sushy wants Targets (sent for generic BMCs; without them
+    // it answers 400 "Missing ImageURI and/or Targets"), then its fake driver
+    // cannot read BIOS versions and answers 500 with its own message.
+    let e = c
+        .simple_update(
+            "http://127.0.0.1:9/fw.bin",
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("HTTP 500: Failed fetching BIOS information"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_needs_ca_or_insecure() {
+    let s = Sushy::start(true).await;
+    let addr = s.system_address(0);
+    // Verified against the test CA.
+    let with_ca = RedfishOptions {
+        ca_bundle: Some(s.ca()),
+        ..quick()
+    };
+    let c = RedfishClient::connect(&addr, &creds(), with_ca)
+        .await
+        .unwrap();
+    assert_eq!(c.power_state().await.unwrap(), PowerState::Off);
+    // Verification off.
+    let insecure = RedfishOptions {
+        insecure: true,
+        ..quick()
+    };
+    let c = RedfishClient::connect(&addr, &creds(), insecure)
+        .await
+        .unwrap();
+    assert_eq!(c.power_state().await.unwrap(), PowerState::Off);
+    // Neither: the handshake fails, and says why.
+    let e = RedfishClient::connect(&addr, &creds(), quick())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::Unreachable, "{e}");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+}
