@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use metal3_hostmodel::manifest::{parse_each, to_values, ParseOptions};
+use metal3_hostmodel::manifest::{parse_each, to_values, ManifestError, ParseOptions};
 use metal3_provisioning::store::{update_with_retry, ObjectKey, Store, StoreError, Subresource};
 use serde_json::{Map, Value};
 
@@ -69,7 +69,7 @@ pub fn run(args: ApplyArgs) -> VerbResult {
         let results = match parse_each(&text, options) {
             Ok(r) => r,
             Err(e) => {
-                errors.push(format!("{source}: {e}"));
+                errors.push(format!("{source}: {}", safe_message(&e)));
                 continue;
             }
         };
@@ -79,7 +79,10 @@ pub fn run(args: ApplyArgs) -> VerbResult {
                     Ok(mut v) => objects.append(&mut v),
                     Err(e) => errors.push(format!("{source}: {}: {e}", obj.key())),
                 },
-                Err(errs) => errors.extend(errs.iter().map(|e| format!("{source}: {e}"))),
+                Err(errs) => errors.extend(
+                    errs.iter()
+                        .map(|e| format!("{source}: {}", safe_message(e))),
+                ),
             }
         }
     }
@@ -116,6 +119,31 @@ pub fn run(args: ApplyArgs) -> VerbResult {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The error without input values that may be Secret data: syntax errors
+/// lose the quoted input lines the parser adds, and type errors in a Secret
+/// keep only the field path (serde quotes the offending value).
+fn safe_message(e: &ManifestError) -> String {
+    match e {
+        ManifestError::Syntax { line, message } => {
+            let first = message.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            match line {
+                Some(l) => format!("syntax error at line {l}: {first}"),
+                None => format!("syntax error: {first}"),
+            }
+        }
+        ManifestError::Invalid { at, path, .. }
+            if at
+                .object
+                .as_deref()
+                .is_some_and(|o| o.starts_with("Secret/")) =>
+        {
+            format!("{at}: {path}: invalid value (details withheld: Secret data is never shown)")
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Reads every input as `(name for messages, text)`.
