@@ -589,3 +589,42 @@ fn every_command_has_help_with_an_example() {
         );
     }
 }
+
+#[test]
+fn describe_lists_the_engines_events() {
+    use metal3_provisioning::store::Store;
+    let env = Env::new();
+    env.ok(&["apply", "-f", &fixture(EXAMPLE)]);
+    assert!(env
+        .ok(&["describe", "bmh", "example-baremetalhost"])
+        .contains("Events:                   <none>"));
+    let store = metal3_provisioning_store(&env);
+    // The shape the reconcile engine records (core/v1 Event).
+    for (name, host, reason) in [
+        ("e1", "example-baremetalhost", "Registered"),
+        ("e2", "other-host", "Deprovisioned"),
+        ("e3", "example-baremetalhost", "InspectionStarted"),
+    ] {
+        store
+            .create(serde_json::json!({
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": name, "namespace": "default"},
+                "involvedObject": {"apiVersion": "metal3.io/v1alpha1", "kind": "BareMetalHost",
+                                   "name": host, "namespace": "default"},
+                "reason": reason, "message": format!("{reason} message"), "type": "Normal",
+                "firstTimestamp": format!("2026-01-01T00:00:0{}Z", &name[1..]),
+                "lastTimestamp": format!("2026-01-01T00:00:0{}Z", &name[1..]),
+                "count": 1, "source": {"component": "metal3-baremetal-controller"}
+            }))
+            .unwrap();
+    }
+    let d = env.ok(&["describe", "bmh", "example-baremetalhost"]);
+    let events: Vec<&str> = d.lines().skip_while(|l| *l != "Events:").skip(3).collect();
+    assert_eq!(events.len(), 2, "{d}");
+    assert!(
+        events[0].contains("Registered") && events[0].contains("Registered message"),
+        "{d}"
+    );
+    assert!(events[1].contains("InspectionStarted"), "{d}");
+    assert!(!d.contains("Deprovisioned"), "{d}");
+}

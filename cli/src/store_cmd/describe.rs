@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
-use metal3_provisioning::store::{ObjectKey, Store};
+use metal3_hostmodel::Time;
+use metal3_provisioning::store::{ObjectKey, Store, StoreError};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{resolve_kind, StoreOpts, VerbResult};
@@ -27,9 +29,101 @@ pub struct DescribeArgs {
 pub fn run(args: DescribeArgs) -> VerbResult {
     let info = resolve_kind(&args.kind)?;
     let store = args.opts.open()?;
-    let obj = store.get(&ObjectKey::new(info.kind, &args.opts.namespace, &args.name))?;
-    print!("{}", describe(&obj));
+    let key = ObjectKey::new(info.kind, &args.opts.namespace, &args.name);
+    let obj = store.get(&key)?;
+    let events = events_of(&store, &key)?;
+    print!("{}", describe(&obj, &events, Time::now().unix()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Kind of the event objects the reconcile engine records (Kubernetes
+/// `core/v1` Event shape, `involvedObject` naming the object).
+pub const EVENT_KIND: &str = "Event";
+
+/// One stored event, just the fields `describe` shows.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EventRow {
+    /// `Normal` or `Warning`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// CamelCase reason.
+    pub reason: String,
+    /// Message.
+    pub message: String,
+    /// When it last happened (RFC 3339).
+    pub last_timestamp: Option<String>,
+    /// The reporting component.
+    pub source: EventSource,
+    involved_object: InvolvedObject,
+}
+
+/// Who reported an event.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct EventSource {
+    /// Component name.
+    pub component: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+struct InvolvedObject {
+    kind: String,
+    name: String,
+}
+
+/// The events about `key`, oldest first (the store lists them in name
+/// order; the engine's names are not time-ordered, so sort by time).
+fn events_of(store: &dyn Store, key: &ObjectKey) -> Result<Vec<EventRow>, StoreError> {
+    let mut out: Vec<EventRow> = Vec::new();
+    store.list_with(EVENT_KIND, Some(&key.namespace), None, &mut |o| {
+        let e: EventRow = o.decode()?;
+        if e.involved_object.kind == key.kind && e.involved_object.name == key.name {
+            out.push(e);
+        }
+        Ok(())
+    })?;
+    out.sort_by(|a, b| a.last_timestamp.cmp(&b.last_timestamp));
+    Ok(out)
+}
+
+/// The events section, laid out like kubectl's.
+fn events_section(out: &mut String, events: &[EventRow], now: i64) {
+    if events.is_empty() {
+        line(out, 0, "Events", "");
+        return;
+    }
+    let _ = writeln!(out, "Events:");
+    let mut rows = vec![
+        ["Type", "Reason", "Age", "From", "Message"].map(String::from),
+        ["----", "------", "----", "----", "-------"].map(String::from),
+    ];
+    for e in events {
+        rows.push([
+            e.type_.clone(),
+            e.reason.clone(),
+            super::get::age(e.last_timestamp.as_deref(), now),
+            e.source.component.clone(),
+            e.message.clone(),
+        ]);
+    }
+    let mut widths = [0usize; 5];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for r in &rows {
+        let mut text = String::from("  ");
+        for (i, (c, w)) in r.iter().zip(widths).enumerate() {
+            text.push_str(c);
+            if i < 4 {
+                text.extend(std::iter::repeat_n(' ', w - c.chars().count() + 2));
+            }
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    }
 }
 
 /// A string at a JSON pointer, or `""`.
@@ -70,8 +164,9 @@ fn map_lines(out: &mut String, label: &str, map: Option<&Value>) {
     }
 }
 
-/// The description of any object; Secret values are never included.
-pub fn describe(obj: &Value) -> String {
+/// The description of any object and its events; Secret values are never
+/// included.
+pub fn describe(obj: &Value, events: &[EventRow], now: i64) -> String {
     let mut out = String::new();
     line(&mut out, 0, "Name", s(obj, "/metadata/name"));
     line(&mut out, 0, "Namespace", s(obj, "/metadata/namespace"));
@@ -122,9 +217,7 @@ pub fn describe(obj: &Value) -> String {
             }
         }
     }
-    // The store keeps no event log yet (the reconcile engine will record
-    // events); say so the way kubectl does.
-    let _ = writeln!(out, "Events:                   <none>");
+    events_section(&mut out, events, now);
     out
 }
 
@@ -292,8 +385,12 @@ mod tests {
 
     #[test]
     fn secret_description_shows_sizes_not_values() {
-        let text = describe(&json!({"kind": "Secret", "metadata": {"name": "s"},
-            "data": {"password": "MWYyZDFlMmU2N2Rm", "username": "YWRtaW4="}}));
+        let text = describe(
+            &json!({"kind": "Secret", "metadata": {"name": "s"},
+            "data": {"password": "MWYyZDFlMmU2N2Rm", "username": "YWRtaW4="}}),
+            &[],
+            0,
+        );
         assert!(text.contains("password:               12 bytes"), "{text}");
         assert!(text.contains("username:               5 bytes"), "{text}");
         assert!(!text.contains("MWYy") && !text.contains("admin"), "{text}");
@@ -309,6 +406,8 @@ mod tests {
                                     "nics": [{"name": "eth0", "mac": "aa:bb:cc:dd:ee:ff", "speedGbps": 10, "pxe": true}],
                                     "storage": [{"name": "/dev/sda", "type": "SSD", "sizeBytes": 500000000000u64}]},
                        "operationHistory": {"register": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z"}}}}),
+            &[],
+            0,
         );
         for want in [
             "BMC address:            ipmi://1.2.3.4",
@@ -324,5 +423,50 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn events_are_listed_like_kubectl() {
+        let ev = |t: &str, reason: &str, at: &str, msg: &str| EventRow {
+            type_: t.into(),
+            reason: reason.into(),
+            message: msg.into(),
+            last_timestamp: Some(at.into()),
+            source: EventSource {
+                component: "metal3-baremetal-controller".into(),
+            },
+            ..EventRow::default()
+        };
+        let now = "2026-01-01T00:10:00Z".parse::<Time>().unwrap().unix();
+        let events = [
+            ev(
+                "Normal",
+                "Registered",
+                "2026-01-01T00:00:00Z",
+                "Registered new host",
+            ),
+            ev(
+                "Warning",
+                "PowerOnFailed",
+                "2026-01-01T00:09:55Z",
+                "BMC timed out",
+            ),
+        ];
+        let text = describe(
+            &json!({"kind": "DataImage", "metadata": {"name": "d"}}),
+            &events,
+            now,
+        );
+        let tail: Vec<&str> = text.lines().skip_while(|l| *l != "Events:").collect();
+        assert_eq!(
+            tail,
+            [
+                "Events:",
+                "  Type     Reason         Age   From                         Message",
+                "  ----     ------         ----  ----                         -------",
+                "  Normal   Registered     10m   metal3-baremetal-controller  Registered new host",
+                "  Warning  PowerOnFailed  5s    metal3-baremetal-controller  BMC timed out",
+            ]
+        );
     }
 }
