@@ -119,6 +119,8 @@ if "$m3" bmc info --help >/dev/null 2>&1; then
   say "$m3" bmc power on --wait=20 --address "$iaddr"
   say ipmitool -I lanplus -C 3 -H 127.0.0.1 -p "$iport" -U admin -P password power status
   say "$m3" bmc boot --device pxe --address "$iaddr"
+  echo "(ipmi_sim drops the 'valid' bit of the boot flags, so the read-back shows no active"
+  echo " override; the device selector it kept is visible to ipmitool:)"
   say ipmitool -I lanplus -C 3 -H 127.0.0.1 -p "$iport" -U admin -P password chassis bootparam get 5
   say "$m3" bmc power off --wait=20 --address "$iaddr"
   say "$m3" bmc power status --address "$iaddr" -o json

@@ -5,9 +5,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use metal3_bmc::address::{AddressError, BmcAddress, Protocol};
+use metal3_bmc::address::{AddressError, BmcAddress};
+use metal3_bmc::ipmi::IpmiOptions;
 use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
-use metal3_bmc::{BootDevice, BootMode, BootOverride, Credentials, PowerAction, PowerBootControl};
+use metal3_bmc::{
+    Bmc, BootDevice, BootMode, BootOverride, ConnectOptions, Credentials, PowerAction,
+    PowerBootControl,
+};
 
 /// Output formats of the `bmc` commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -16,7 +20,7 @@ pub enum Output {
     Text,
     /// JSON.
     Json,
-    /// YAML, printed as JSON (valid YAML 1.2): this build has no YAML library.
+    /// YAML.
     Yaml,
 }
 
@@ -86,9 +90,8 @@ enum BmcVerb {
     },
     /// Out-of-band hardware inventory, as Metal³ status.hardware (HardwareDetails).
     ///
-    /// Output is JSON (also for `-o text`); `-o yaml` prints the same JSON,
-    /// which is valid YAML 1.2, as this build has no YAML library. Parts the BMC cannot report
-    /// are left out and listed as warnings on stderr.
+    /// Output is JSON (also for `-o text`) or YAML with `-o yaml`. Parts the BMC
+    /// cannot report are left out and listed as warnings on stderr.
     #[command(after_help = "Example:\n  \
         metal3ctl bmc inventory --address idrac-virtualmedia://10.0.0.6/redfish/v1/Systems/System.Embedded.1 --credentials-file creds.txt -o json")]
     Inventory {
@@ -111,6 +114,14 @@ enum BmcVerb {
     Firmware {
         #[command(subcommand)]
         action: FirmwareCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// IPMI Get Device ID: BMC firmware, IPMI version, manufacturer and product IDs.
+    #[command(after_help = "Examples:\n  \
+        metal3ctl bmc info --address ipmi://10.0.0.7 --credentials-file creds.txt\n  \
+        metal3ctl bmc info --address 10.0.0.7:623 --cipher-suite 3 --credentials-file creds.txt -o json")]
+    Info {
         #[command(flatten)]
         conn: Conn,
     },
@@ -152,6 +163,9 @@ struct Conn {
     /// PEM CA bundle to verify the BMC's certificate with.
     #[arg(long, global = true)]
     ca_file: Option<PathBuf>,
+    /// IPMI only: use this RMCP+ cipher suite (default: try 17, fall back to 3).
+    #[arg(long, global = true, value_parser = ["3", "17"])]
+    cipher_suite: Option<String>,
     /// Output format.
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -308,6 +322,18 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), Box<dyn std::error::Error
     Ok(())
 }
 
+/// Prints structured output as JSON or YAML.
+fn print_data(out: Output, v: &impl serde::Serialize) -> Result<(), Box<dyn std::error::Error>> {
+    match out {
+        Output::Yaml => {
+            let value = serde_json::to_value(v)?;
+            print!("{}", metal3_hostmodel::yaml::to_string_multi(&[value])?);
+            Ok(())
+        }
+        _ => print_json(v),
+    }
+}
+
 async fn remote(verb: BmcVerb) -> CliResult {
     let conn = match &verb {
         BmcVerb::Parse { .. } => return Ok(ExitCode::SUCCESS),
@@ -317,6 +343,7 @@ async fn remote(verb: BmcVerb) -> CliResult {
         | BmcVerb::Inventory { conn }
         | BmcVerb::Bios { conn, .. }
         | BmcVerb::Firmware { conn, .. }
+        | BmcVerb::Info { conn }
         | BmcVerb::SecureBoot { conn, .. } => conn,
     };
     let Some(text) = conn.address.as_deref() else {
@@ -324,59 +351,77 @@ async fn remote(verb: BmcVerb) -> CliResult {
     };
     let address = BmcAddress::parse(text)?;
     let creds = credentials(conn)?;
-    if address.protocol() == Protocol::Ipmi {
-        return Err(fail(format!(
-            "{}: IPMI client not available in this build",
-            address.host_port()
-        )));
-    }
-    let opts = RedfishOptions {
-        insecure: conn.insecure,
-        ca_bundle: conn.ca_file.clone(),
-        ..RedfishOptions::default()
+    let opts = ConnectOptions {
+        redfish: RedfishOptions {
+            insecure: conn.insecure,
+            ca_bundle: conn.ca_file.clone(),
+            ..RedfishOptions::default()
+        },
+        ipmi: IpmiOptions {
+            cipher_suite: conn.cipher_suite.as_deref().and_then(|c| c.parse().ok()),
+            ..IpmiOptions::default()
+        },
     };
-    let client = RedfishClient::connect(&address, &creds, opts).await?;
+    let client = Bmc::connect(&address, &creds, opts).await?;
     let out = conn.output;
-    let result = match verb {
-        BmcVerb::Power { action, .. } => power(&client, action, out).await,
+    let result = run_verb(&client, verb, out).await;
+    // Closing ends the BMC session; its failure must not hide the verb's result.
+    if let Err(e) = client.close().await {
+        eprintln!("warning: {e}");
+    }
+    result
+}
+
+async fn run_verb(client: &Bmc, verb: BmcVerb, out: Output) -> CliResult {
+    match verb {
+        BmcVerb::Power { action, .. } => power(client, action, out).await,
         BmcVerb::Boot {
             device,
             persistent,
             mode,
             uri,
             ..
-        } => boot(&client, device, persistent, mode, uri, out).await,
-        BmcVerb::Media { action, .. } => media(&client, action, out).await,
-        BmcVerb::Inventory { .. } => inventory(&client).await,
-        BmcVerb::Bios { action, .. } => bios(&client, action, out).await,
+        } => boot(client, device, persistent, mode, uri, out).await,
+        BmcVerb::Media { action, .. } => media(client.redfish("media")?, action, out).await,
+        BmcVerb::Inventory { .. } => inventory(client.redfish("inventory")?, out).await,
+        BmcVerb::Bios { action, .. } => bios(client.redfish("bios")?, action, out).await,
         BmcVerb::Firmware {
             action: FirmwareCmd::List,
             ..
-        } => firmware(&client, out).await,
+        } => firmware(client.redfish("firmware list")?, out).await,
+        BmcVerb::Info { .. } => {
+            let id = client.ipmi("info")?.device_id().await?;
+            match out {
+                Output::Text => print_json(&id)?,
+                _ => print_data(out, &id)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         BmcVerb::SecureBoot { state, .. } => {
+            let client = client.redfish("secure-boot")?;
             client.set_secure_boot(matches!(state, OnOff::On)).await?;
             let now = client.secure_boot().await?;
             match out {
                 Output::Json | Output::Yaml => {
-                    print_json(&serde_json::json!({ "secureBoot": now }))?
+                    print_data(out, &serde_json::json!({ "secureBoot": now }))?
                 }
                 Output::Text => println!("secure boot: {}", if now { "on" } else { "off" }),
             }
             Ok(ExitCode::SUCCESS)
         }
         BmcVerb::Parse { .. } => Ok(ExitCode::SUCCESS),
-    };
-    client.close().await;
-    result
+    }
 }
 
-/// Power verbs over any [`PowerBootControl`] (Redfish now, IPMI at merge).
+/// Power verbs over any [`PowerBootControl`] (Redfish or IPMI).
 async fn power<C: PowerBootControl>(c: &C, cmd: PowerCmd, out: Output) -> CliResult {
     let (action, wait) = match cmd {
         PowerCmd::Status => {
             let s = c.power_state().await?;
             match out {
-                Output::Json | Output::Yaml => print_json(&serde_json::json!({ "powerState": s }))?,
+                Output::Json | Output::Yaml => {
+                    print_data(out, &serde_json::json!({ "powerState": s }))?
+                }
                 Output::Text => println!("{}", serde_json::to_value(s)?.as_str().unwrap_or("?")),
             }
             return Ok(ExitCode::SUCCESS);
@@ -399,10 +444,10 @@ async fn power<C: PowerBootControl>(c: &C, cmd: PowerCmd, out: Output) -> CliRes
     };
     match (out, state) {
         (Output::Json | Output::Yaml, Some(s)) => {
-            print_json(&serde_json::json!({ "powerState": s }))?
+            print_data(out, &serde_json::json!({ "powerState": s }))?
         }
         (Output::Json | Output::Yaml, None) => {
-            print_json(&serde_json::json!({ "accepted": true }))?
+            print_data(out, &serde_json::json!({ "accepted": true }))?
         }
         (Output::Text, Some(s)) => println!("{}", serde_json::to_value(s)?.as_str().unwrap_or("?")),
         (Output::Text, None) => println!("accepted (use --wait to wait for the new state)"),
@@ -437,7 +482,7 @@ async fn boot<C: PowerBootControl>(
     c.set_boot(&wanted).await?;
     let now = c.boot_override().await?;
     match out {
-        Output::Json | Output::Yaml => print_json(&now)?,
+        Output::Json | Output::Yaml => print_data(out, &now)?,
         Output::Text => println!(
             "boot override: {:?}{}",
             now.device,
@@ -458,7 +503,7 @@ async fn media(c: &RedfishClient, cmd: MediaCmd, out: Output) -> CliResult {
         MediaCmd::Status => c.media_status().await?,
     };
     match out {
-        Output::Json | Output::Yaml => print_json(&st)?,
+        Output::Json | Output::Yaml => print_data(out, &st)?,
         Output::Text => println!(
             "{}: {}",
             st.slot,
@@ -471,12 +516,12 @@ async fn media(c: &RedfishClient, cmd: MediaCmd, out: Output) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn inventory(c: &RedfishClient) -> CliResult {
+async fn inventory(c: &RedfishClient, out: Output) -> CliResult {
     let inv = c.inventory().await?;
     for w in &inv.warnings {
         eprintln!("warning: {w}");
     }
-    print_json(&inv.hardware)?;
+    print_data(out, &inv.hardware)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -498,9 +543,10 @@ async fn bios(c: &RedfishClient, cmd: BiosCmd, out: Output) -> CliResult {
             let current = c.bios_attributes().await?;
             let pending = c.bios_pending().await.unwrap_or_default();
             match out {
-                Output::Json | Output::Yaml => {
-                    print_json(&serde_json::json!({ "attributes": current, "pending": pending }))?
-                }
+                Output::Json | Output::Yaml => print_data(
+                    out,
+                    &serde_json::json!({ "attributes": current, "pending": pending }),
+                )?,
                 Output::Text => {
                     for (k, v) in &current {
                         match pending.get(k) {
@@ -523,7 +569,7 @@ async fn bios(c: &RedfishClient, cmd: BiosCmd, out: Output) -> CliResult {
             let pending = c.bios_pending().await?;
             match out {
                 Output::Json | Output::Yaml => {
-                    print_json(&serde_json::json!({ "pending": pending }))?
+                    print_data(out, &serde_json::json!({ "pending": pending }))?
                 }
                 Output::Text => println!("staged; applied on the next reboot"),
             }
@@ -535,7 +581,7 @@ async fn bios(c: &RedfishClient, cmd: BiosCmd, out: Output) -> CliResult {
 async fn firmware(c: &RedfishClient, out: Output) -> CliResult {
     let list = c.firmware_inventory().await?;
     match out {
-        Output::Json | Output::Yaml => print_json(&list)?,
+        Output::Json | Output::Yaml => print_data(out, &list)?,
         Output::Text => {
             for f in list {
                 println!("{:<50} {}", f.name, f.version);
@@ -677,19 +723,26 @@ mod tests {
     }
 
     #[test]
-    fn ipmi_addresses_say_the_client_is_missing() {
+    fn unreachable_ipmi_bmc_fails_without_leaking_the_password() {
+        // A closed loopback UDP port: the IPMI client gets ICMP port-unreachable.
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("ipmi://127.0.0.1:{port}");
         let verb = parse_args(&[
             "power",
             "status",
             "--address",
-            "ipmi://192.0.2.1",
+            &addr,
             "--username",
             "u",
             "--password",
             "hunter2",
         ]);
         let e = run(BmcArgs { verb }).unwrap_err().to_string();
-        assert!(e.contains("IPMI client not available in this build"), "{e}");
+        assert!(e.contains(&format!("127.0.0.1:{port}")), "{e}");
         assert!(!e.contains("hunter2"), "{e}");
     }
 }

@@ -4,6 +4,7 @@
 
 mod bmc;
 mod store_cmd;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Talk to a BMC directly: parse addresses, power, boot, media, inventory.
     Bmc(bmc::BmcArgs),
+    /// Check manifests offline: strict parsing plus the Metal³ admission rules.
+    Validate(validate::ValidateArgs),
     /// Create or update objects in the store from manifest files.
     Apply(store_cmd::apply::ApplyArgs),
     /// List stored objects or show one (table, wide, yaml, json, name).
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bmc(args) => bmc::run(args),
+        Command::Validate(args) => return validate::main(args),
         Command::Apply(args) => store_cmd::apply::run(args),
         Command::Get(args) => store_cmd::get::run(args),
         Command::Describe(args) => store_cmd::describe::run(args),

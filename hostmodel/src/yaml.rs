@@ -19,22 +19,110 @@ pub struct YamlError {
 
 /// Reader options: YAML 1.2 core schema so that `yes`, `on`, `0755`, `1_000`
 /// stay strings (Kubernetes users quote them anyway; guessing is worse).
-fn options() -> serde_saphyr::Options {
+///
+/// The parser's budget defaults (1 024 documents, 250 000 nodes, 1 M events)
+/// would refuse an inventory of a few thousand hosts; they are raised in
+/// proportion to the input size, which still bounds the work per byte, while
+/// alias/anchor limits (the real bomb protection) stay at their defaults.
+fn options(input_len: usize) -> serde_saphyr::Options {
+    let defaults = serde_saphyr::Budget::default();
     serde_saphyr::options! {
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
         underscored_numbers_as_strings: true,
         // Duplicate keys are an error on the API server too (strict decoding).
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        budget: serde_saphyr::budget! {
+            max_documents: defaults.max_documents.max(input_len / 4),
+            max_nodes: defaults.max_nodes.max(input_len),
+            max_events: defaults.max_events.max(input_len.saturating_mul(2)),
+        },
     }
 }
 
 /// Parses every non-empty document of a YAML stream, in order.
+///
+/// Large streams are cut at document markers and the pieces parsed on all
+/// cores: YAML parsing is most of the cost of reading an inventory, and a
+/// `---` at the start of a line always starts a document (YAML 1.2 §9.1.4,
+/// even inside a scalar), so the cut never changes the result. On any error
+/// the stream is parsed again whole, so messages carry true line numbers.
 pub fn from_str_multi(input: &str) -> Result<Vec<Value>, YamlError> {
-    serde_saphyr::from_multiple_with_options::<Value>(input, options()).map_err(|e| YamlError {
-        line: e.location().map(|l| l.line()),
-        message: e.to_string(),
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunks = split_documents(input, threads);
+    if chunks.len() > 1 {
+        let parsed: Vec<Result<Vec<Value>, YamlError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|c| s.spawn(move || parse_sequential(c)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(YamlError {
+                            line: None,
+                            message: "YAML parser thread panicked".into(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        if parsed.iter().all(Result::is_ok) {
+            return Ok(parsed.into_iter().flatten().flatten().collect());
+        }
+    }
+    parse_sequential(input)
+}
+
+fn parse_sequential(input: &str) -> Result<Vec<Value>, YamlError> {
+    serde_saphyr::from_multiple_with_options::<Value>(input, options(input.len())).map_err(|e| {
+        YamlError {
+            line: e.location().map(|l| l.line()),
+            message: e.to_string(),
+        }
     })
+}
+
+/// Below this size one thread is faster than starting others.
+const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+
+/// Cuts `input` into at most `parts` pieces of whole documents, each
+/// starting at a `---` line. Streams with directives (`%YAML`, `%TAG`),
+/// which belong to the following document, are left whole.
+fn split_documents(input: &str, parts: usize) -> Vec<&str> {
+    if parts < 2
+        || input.len() < PARALLEL_MIN_BYTES
+        || input.starts_with('%')
+        || input.contains("\n%")
+    {
+        return vec![input];
+    }
+    let target = input.len() / parts;
+    let mut out = Vec::with_capacity(parts);
+    let mut start = 0;
+    while out.len() + 1 < parts {
+        let Some(cut) = next_marker(input, start + target) else {
+            break;
+        };
+        out.push(&input[start..cut]);
+        start = cut;
+    }
+    out.push(&input[start..]);
+    out
+}
+
+/// Byte offset of the first `---` document marker line at or after `from`.
+fn next_marker(input: &str, from: usize) -> Option<usize> {
+    let mut pos = from;
+    loop {
+        let rel = input.get(pos..)?.find("\n---")?;
+        let at = pos + rel + 1;
+        match input.as_bytes().get(at + 3) {
+            None | Some(b' ' | b'\t' | b'\r' | b'\n') => return Some(at),
+            Some(_) => pos = at,
+        }
+    }
 }
 
 /// Writes values as a multi-document YAML stream (`---` between documents).
@@ -80,6 +168,38 @@ mod tests {
                 "{word} unquoted in {text}"
             );
         }
+    }
+
+    #[test]
+    fn many_documents_are_read() {
+        let input = "---\na: 1\n".repeat(5000);
+        assert_eq!(from_str_multi(&input).unwrap().len(), 5000);
+    }
+
+    #[test]
+    fn parallel_split_matches_sequential() {
+        // Big enough to be split; documents with block scalars and `---`
+        // inside quoted text must come out the same as a whole parse.
+        let doc = "---\na: |\n  x\n  --- not a marker\nb: \"--- quoted\"\nc: [1, 2]\n";
+        let input = doc.repeat(PARALLEL_MIN_BYTES / doc.len() + 10);
+        let chunks = split_documents(&input, 4);
+        assert_eq!(chunks.len(), 4);
+        assert!(chunks.iter().all(|c| c.starts_with("---\n")));
+        assert_eq!(chunks.concat(), input);
+        assert_eq!(
+            from_str_multi(&input).unwrap(),
+            parse_sequential(&input).unwrap()
+        );
+    }
+
+    #[test]
+    fn parallel_error_has_true_line() {
+        let doc = "---\na: 1\n";
+        let n = PARALLEL_MIN_BYTES / doc.len() + 10;
+        let input = format!("{}---\nb: [\n", doc.repeat(n));
+        let e = from_str_multi(&input).unwrap_err();
+        let lines = u64::try_from(n * 2).unwrap();
+        assert!(e.line.is_some_and(|l| l > lines), "{e:?}");
     }
 
     #[test]
