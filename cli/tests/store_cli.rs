@@ -628,3 +628,43 @@ fn describe_lists_the_engines_events() {
     assert!(events[1].contains("InspectionStarted"), "{d}");
     assert!(!d.contains("Deprovisioned"), "{d}");
 }
+
+#[test]
+fn admission_rules_block_the_whole_apply() {
+    let env = Env::new();
+    // Create rules across objects: the BMC Secret of the input lacks a password.
+    let out = env.run(&[
+        "apply",
+        "-f",
+        &fixture("baremetal-operator__examples_example-host-bad-credentials.yaml"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Missing BMC connection details 'password'"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.ok(&["get", "secrets", "-A", "-o", "name"]).is_empty());
+
+    // Update rules between the stored host and the applied one.
+    let f = env.write("own.yaml", OWN);
+    env.ok(&["apply", "-f", &f]);
+    let changed = format!(
+        "{}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: extra\nstringData:\n  a: b\n",
+        OWN.replace("52:54:00:00:00:01", "52:54:00:00:00:99")
+    );
+    let f = env.write("changed.yaml", &changed);
+    let out = env.run(&["apply", "-f", &f]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("BareMetalHost/default/rack1-host-0: spec.bootMACAddress: bootMACAddress can not be changed once it is set"), "{err}");
+    assert_eq!(
+        err.matches("bootMACAddress can not be changed").count(),
+        1,
+        "{err}"
+    );
+    assert!(!env.ok(&["get", "secrets", "-o", "name"]).contains("extra"));
+    assert!(env
+        .ok(&["get", "bmh", "rack1-host-0", "-o", "yaml"])
+        .contains("52:54:00:00:00:01"));
+}

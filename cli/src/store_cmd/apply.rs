@@ -1,8 +1,10 @@
 //! `metal3ctl apply -f`: create or update objects from manifests.
 //!
 //! Semantics (documented in docs/metal3ctl.md):
-//! * every input is read and parsed before anything is written; one bad
-//!   document means nothing is written;
+//! * every input is read, parsed and checked against the admission rules
+//!   (`metal3_hostmodel::validation`: create rules, checks across the input's
+//!   objects, and update rules against the stored host) before anything is
+//!   written; one bad document means nothing is written;
 //! * a new object is created with its `status` if the input has one (so
 //!   exported hosts import as they were); server-set metadata (`uid`,
 //!   `resourceVersion`, `generation`, timestamps) of the input is dropped;
@@ -13,13 +15,18 @@
 //!   to the controller, and the input's `resourceVersion` is ignored because
 //!   the update re-reads and retries on conflict.
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use metal3_hostmodel::manifest::{parse_each, to_values, ManifestError, ParseOptions};
-use metal3_provisioning::store::{update_with_retry, ObjectKey, Store, StoreError, Subresource};
+use metal3_hostmodel::manifest::{parse_each, parse_value, to_values, ManifestError, ParseOptions};
+use metal3_hostmodel::validation::{validate_objects, validate_update, ValidationError};
+use metal3_hostmodel::BareMetalHost;
+use metal3_provisioning::store::{
+    decode, update_with_retry, ObjectKey, Store, StoreError, Subresource,
+};
 use serde_json::{Map, Value};
 
 use super::{fail, kind_info, StoreOpts, VerbResult};
@@ -87,26 +94,27 @@ pub fn run(args: ApplyArgs) -> VerbResult {
         }
     }
     let mut keys: Vec<ObjectKey> = Vec::with_capacity(objects.len());
+    let mut seen: HashSet<ObjectKey> = HashSet::with_capacity(objects.len());
     for obj in &mut objects {
         let key = prepare(obj, &args.opts.namespace);
         if key.name.is_empty() {
             errors.push(format!("{key}: metadata.name: Required value"));
-        } else if keys.contains(&key) {
+        } else if !seen.insert(key.clone()) {
             errors.push(format!("{key}: appears more than once in the input"));
         }
         keys.push(key);
     }
     if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("error: {e}");
-        }
-        eprintln!("error: nothing was applied ({} problem(s))", errors.len());
-        return Ok(ExitCode::FAILURE);
+        return Ok(refuse(&errors));
     }
     if objects.is_empty() {
         return Err(fail("no objects passed to apply"));
     }
     let store = args.opts.open()?;
+    let errors = validate(&store, &keys, &objects)?;
+    if !errors.is_empty() {
+        return Ok(refuse(&errors));
+    }
     let mut out = std::io::stdout().lock();
     for (key, obj) in keys.iter().zip(objects) {
         let outcome = write(&store, key, obj)
@@ -119,6 +127,59 @@ pub fn run(args: ApplyArgs) -> VerbResult {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints every problem and says that nothing was written.
+fn refuse(errors: &[String]) -> ExitCode {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    eprintln!("error: nothing was applied ({} problem(s))", errors.len());
+    ExitCode::FAILURE
+}
+
+/// The admission rules, as the API server would run them: create rules (and
+/// the checks across objects of the input, e.g. a host's BMC Secret) for
+/// every object, and for a BareMetalHost already stored the update rules
+/// between the stored host and what this apply would make of it.
+fn validate(
+    store: &dyn Store,
+    keys: &[ObjectKey],
+    objects: &[Value],
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    // Parse again after `prepare` so that messages name the namespace the
+    // object will get; the input was already parsed strictly.
+    let lenient = ParseOptions { strict: false };
+    let mut typed = Vec::with_capacity(objects.len());
+    for (key, v) in keys.iter().zip(objects) {
+        match parse_value(v.clone(), lenient) {
+            Ok(o) => typed.push(o),
+            Err(errs) => {
+                let msgs: Vec<String> = errs.iter().map(safe_message).collect();
+                return Err(fail(format!("{key}: {}", msgs.join("; "))));
+            }
+        }
+    }
+    let mut problems: Vec<ValidationError> = validate_objects(&typed);
+    for (key, input) in keys.iter().zip(objects) {
+        if key.kind != "BareMetalHost" {
+            continue;
+        }
+        let stored = match store.get(key) {
+            Ok(v) => v,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let old: BareMetalHost = decode(key, stored.clone())?;
+        let new: BareMetalHost = decode(key, merge(&stored, input))?;
+        for p in validate_update(&old, &new) {
+            // The create rules already ran on the input; report each once.
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
+    }
+    Ok(problems.iter().map(ToString::to_string).collect())
 }
 
 /// The error without input values that may be Secret data: syntax errors
