@@ -1,5 +1,7 @@
 //! metal3-capi: the Cluster API mapping of CAPM3 (`infrastructure.cluster.x-k8s.io`
 //! Metal3Machine host selection, Metal3DataTemplate rendering with IPAM, node reuse,
 //! remediation), usable without Kubernetes.
-//!
-//! Nothing lives here yet; the CAPI issue fills this crate.
+
+pub mod types;
+
+pub use types::*;
