@@ -2,6 +2,7 @@
 //! Metal3Machine host selection, Metal3DataTemplate rendering with IPAM, node reuse,
 //! remediation), usable without Kubernetes.
 
+pub mod goyaml;
 pub mod select;
 pub mod types;
 
