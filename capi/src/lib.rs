@@ -3,6 +3,7 @@
 //! remediation), usable without Kubernetes.
 
 pub mod goyaml;
+pub mod render;
 pub mod select;
 pub mod types;
 
