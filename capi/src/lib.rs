@@ -3,6 +3,8 @@
 //! remediation), usable without Kubernetes.
 
 pub mod goyaml;
+pub mod lifecycle;
+pub mod remediation;
 pub mod render;
 pub mod select;
 pub mod types;
