@@ -2,6 +2,11 @@
 //! Metal3Machine host selection, Metal3DataTemplate rendering with IPAM, node reuse,
 //! remediation), usable without Kubernetes.
 
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub mod goyaml;
 pub mod lifecycle;
 pub mod remediation;
