@@ -8,11 +8,18 @@ use metal3_hostmodel::BareMetalHost;
 use metal3_ipam::{Allocation, TypedLocalReference};
 use serde_json::{json, Map, Value};
 
+use metal3_hostmodel::meta::OwnerReference;
+use metal3_hostmodel::{ObjectReference, SecretReference};
+
 use crate::goyaml;
 use crate::types::{
-    FromAnnotation, MacAddress, Machine, Metal3DataTemplateSpec, Metal3Machine, NetworkStatic,
-    Route, RouteGateway, Services,
+    FromAnnotation, IndexEntry, MacAddress, Machine, Metal3Data, Metal3DataClaim, Metal3DataSpec,
+    Metal3DataTemplate, Metal3DataTemplateSpec, Metal3Machine, NetworkStatic, Route, RouteGateway,
+    Services, GROUP,
 };
+
+/// Finalizer CAPM3 puts on Metal3DataClaims and the Metal3Data it creates for them.
+pub const DATA_CLAIM_FINALIZER: &str = "metal3dataclaim.infrastructure.cluster.x-k8s.io";
 
 /// API group of metal3 IP pools.
 pub const METAL3_IPAM_GROUP: &str = "ipam.metal3.io";
@@ -92,6 +99,12 @@ pub enum RenderError {
         /// Colliding parameter names, comma-separated.
         names: String,
     },
+    /// A new claim has no Metal3Machine owner reference.
+    #[error("Metal3DataClaim {claim}: metadata.ownerReferences has no Metal3Machine")]
+    NoOwnerMachine {
+        /// Claim name.
+        claim: String,
+    },
     /// A `fromPoolAnnotation` annotation is missing.
     #[error("Metal3Data {data}: {field}: annotation {annotation:?} not found on {object}")]
     PoolAnnotationMissing {
@@ -128,6 +141,117 @@ pub fn metadata_secret_name(m3m: &str) -> String {
 /// Rendered network data secret name: `<m3m>-networkdata`.
 pub fn network_data_secret_name(m3m: &str) -> String {
     format!("{m3m}-networkdata")
+}
+
+/// The template's index list rebuilt from its Metal3Data objects (those naming
+/// the template and a claim), sorted by index.
+pub fn template_indexes(template: &Metal3DataTemplate, datas: &[Metal3Data]) -> Vec<IndexEntry> {
+    let mut out: Vec<IndexEntry> = datas
+        .iter()
+        .filter(|d| d.metadata.namespace == template.metadata.namespace)
+        .filter(|d| {
+            d.spec
+                .template
+                .as_ref()
+                .is_some_and(|t| t.name == template.metadata.name)
+        })
+        .filter_map(|d| {
+            let claim = d.spec.claim.as_ref().filter(|c| !c.name.is_empty())?;
+            Some(IndexEntry {
+                name: claim.name.clone(),
+                index: d.spec.index.unwrap_or(0),
+            })
+        })
+        .collect();
+    out.sort_by_key(|e| e.index);
+    out
+}
+
+/// The Metal3Data CAPM3 creates for `claim`: the claim's existing index if it
+/// has one, else the lowest free index (then the claim must be owned by a
+/// Metal3Machine, which becomes the second owner).
+pub fn new_metal3_data(
+    template: &Metal3DataTemplate,
+    claim: &Metal3DataClaim,
+    indexes: &[IndexEntry],
+) -> Result<Metal3Data, RenderError> {
+    let ns = claim.metadata.namespace.clone();
+    let m3m_owner = claim
+        .metadata
+        .owner_references
+        .iter()
+        .find(|o| o.kind == "Metal3Machine" && o.api_version.split('/').next() == Some(GROUP));
+    let index = match indexes.iter().find(|e| e.name == claim.metadata.name) {
+        Some(e) => e.index,
+        None => {
+            if m3m_owner.is_none() {
+                return Err(RenderError::NoOwnerMachine {
+                    claim: claim.metadata.name.clone(),
+                });
+            }
+            let used: Vec<i64> = indexes.iter().map(|e| e.index).collect();
+            lowest_free_index(&used)
+        }
+    };
+    let mut d = Metal3Data {
+        api_version: template.api_version.clone(),
+        kind: "Metal3Data".into(),
+        ..Default::default()
+    };
+    d.metadata.name = data_name(&template.metadata.name, index);
+    d.metadata.namespace = ns.clone();
+    d.metadata.labels = claim.metadata.labels.clone();
+    d.metadata.finalizers = vec![DATA_CLAIM_FINALIZER.into()];
+    d.metadata.owner_references.push(OwnerReference {
+        api_version: claim.api_version.clone(),
+        kind: "Metal3DataClaim".into(),
+        name: claim.metadata.name.clone(),
+        uid: claim.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    });
+    if let Some(o) = m3m_owner {
+        d.metadata.owner_references.push(OwnerReference {
+            controller: None,
+            block_owner_deletion: None,
+            ..o.clone()
+        });
+    }
+    d.spec = Metal3DataSpec {
+        index: Some(index),
+        template: Some(ObjectReference {
+            name: template.metadata.name.clone(),
+            namespace: template.metadata.namespace.clone(),
+            ..Default::default()
+        }),
+        claim: Some(ObjectReference {
+            name: claim.metadata.name.clone(),
+            namespace: ns,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Ok(d)
+}
+
+/// Secret references a Metal3Data records, only for the parts the template defines.
+pub fn data_secret_refs(
+    spec: &Metal3DataTemplateSpec,
+    m3m_name: &str,
+    namespace: &str,
+) -> (Option<SecretReference>, Option<SecretReference>) {
+    let r = |name: String| SecretReference {
+        name,
+        namespace: namespace.to_string(),
+    };
+    (
+        spec.meta_data
+            .as_ref()
+            .map(|_| r(metadata_secret_name(m3m_name))),
+        spec.network_data
+            .as_ref()
+            .map(|_| r(network_data_secret_name(m3m_name))),
+    )
 }
 
 /// The objects a Metal3Data is rendered for.

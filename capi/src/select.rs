@@ -572,3 +572,30 @@ pub fn provider_id(m3m: &Metal3Machine) -> Result<String, SelectError> {
         m3m.metadata.name
     ))
 }
+
+/// The host the `metal3.io/BareMetalHost` annotation points to, if it exists in
+/// `hosts` (Associate step 1 uses it before choosing a new one).
+pub fn annotated_host(m3m: &Metal3Machine, hosts: &[BareMetalHost]) -> Option<usize> {
+    let value = m3m.metadata.annotations.get(HOST_ANNOTATION)?;
+    let (ns, name) = value.split_once('/')?;
+    hosts
+        .iter()
+        .position(|h| h.metadata.namespace == ns && h.metadata.name == name)
+}
+
+/// Addresses CAPM3 publishes on the Metal3Machine: one `InternalIP` per NIC with
+/// an IP, then `Hostname` and `InternalDNS` from the hardware hostname.
+pub fn machine_addresses(host: &BareMetalHost) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let Some(hw) = host.status.as_ref().and_then(|s| s.hardware.as_ref()) else {
+        return out;
+    };
+    for nic in hw.nics.iter().filter(|n| !n.ip.is_empty()) {
+        out.push(serde_json::json!({"type": "InternalIP", "address": nic.ip}));
+    }
+    if !hw.hostname.is_empty() {
+        out.push(serde_json::json!({"type": "Hostname", "address": hw.hostname}));
+        out.push(serde_json::json!({"type": "InternalDNS", "address": hw.hostname}));
+    }
+    out
+}

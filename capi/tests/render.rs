@@ -537,3 +537,71 @@ fn pool_precedence_and_capi_claims() {
     );
     assert!(nd.contains("  - gateway: 10.0.0.1\n    netmask: 255.0.0.0\n    network: 10.0.0.0\n    services: []\n"), "{nd}");
 }
+
+#[test]
+fn metal3data_creation_and_index_rebuild() {
+    let template: metal3_capi::Metal3DataTemplate = serde_json::from_value(json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "Metal3DataTemplate",
+        "metadata": {"name": "workers", "namespace": "metal3"}, "spec": {"clusterName": "test1"}}))
+    .unwrap();
+    let data = |name: &str, tmpl: &str, claim: &str, index: i64| -> metal3_capi::Metal3Data {
+        serde_json::from_value(
+            json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "Metal3Data",
+            "metadata": {"name": name, "namespace": "metal3"},
+            "spec": {"index": index, "template": {"name": tmpl}, "claim": {"name": claim}}}),
+        )
+        .unwrap()
+    };
+    let datas = vec![
+        data("workers-3", "workers", "m3", 3),
+        data("workers-0", "workers", "m0", 0),
+        data("other-1", "other", "x", 1),
+        data("workers-9", "workers", "", 9),
+    ];
+    let idx = template_indexes(&template, &datas);
+    let got: Vec<(&str, i64)> = idx.iter().map(|e| (e.name.as_str(), e.index)).collect();
+    assert_eq!(got, [("m0", 0), ("m3", 3)]);
+
+    let claim: metal3_capi::Metal3DataClaim = serde_json::from_value(json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "Metal3DataClaim",
+        "metadata": {"name": "m5", "namespace": "metal3", "uid": "claim-uid", "labels": {"cluster.x-k8s.io/cluster-name": "test1"},
+                     "ownerReferences": [{"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "Metal3Machine", "name": "m5", "uid": "m-uid", "controller": true}]},
+        "spec": {"template": {"name": "workers"}}})).unwrap();
+    let d = new_metal3_data(&template, &claim, &idx).unwrap();
+    assert_eq!(
+        serde_json::to_value(&d).unwrap(),
+        json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "Metal3Data",
+            "metadata": {"name": "workers-1", "namespace": "metal3", "labels": {"cluster.x-k8s.io/cluster-name": "test1"},
+                         "finalizers": ["metal3dataclaim.infrastructure.cluster.x-k8s.io"],
+                         "ownerReferences": [
+                             {"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "Metal3DataClaim", "name": "m5", "uid": "claim-uid", "controller": true},
+                             {"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "Metal3Machine", "name": "m5", "uid": "m-uid"}]},
+            "spec": {"index": 1, "template": {"name": "workers", "namespace": "metal3"}, "claim": {"name": "m5", "namespace": "metal3"}}
+        })
+    );
+    // A claim that already has an entry keeps its index, even without an owner.
+    let mut known = claim.clone();
+    known.metadata.name = "m3".into();
+    known.metadata.owner_references.clear();
+    assert_eq!(
+        new_metal3_data(&template, &known, &idx)
+            .unwrap()
+            .metadata
+            .name,
+        "workers-3"
+    );
+    let mut orphan = claim.clone();
+    orphan.metadata.owner_references.clear();
+    assert_eq!(
+        new_metal3_data(&template, &orphan, &idx).unwrap_err(),
+        RenderError::NoOwnerMachine { claim: "m5".into() }
+    );
+
+    let spec: Metal3DataTemplateSpec = serde_json::from_value(json!({"networkData": {}})).unwrap();
+    let (md, nd) = data_secret_refs(&spec, "m5", "metal3");
+    assert_eq!(
+        (md, nd.map(|r| r.name)),
+        (None, Some("m5-networkdata".to_string()))
+    );
+}

@@ -400,3 +400,34 @@ fn association_errors() {
     m.metadata.annotations.clear();
     assert!(provider_id(&m).is_err());
 }
+
+#[test]
+fn annotation_lookup_and_addresses() {
+    let mut m = m3m(json!({}));
+    let hosts = vec![host("h0", "available", &[]), host("h1", "provisioned", &[])];
+    assert_eq!(annotated_host(&m, &hosts), None);
+    m.metadata
+        .annotations
+        .insert(HOST_ANNOTATION.into(), "ns/h1".into());
+    assert_eq!(annotated_host(&m, &hosts), Some(1));
+    m.metadata
+        .annotations
+        .insert(HOST_ANNOTATION.into(), "ns/gone".into());
+    assert_eq!(annotated_host(&m, &hosts), None);
+
+    let mut h = host("h0", "provisioned", &[]);
+    h.status.as_mut().unwrap().hardware = Some(serde_json::from_value(json!({
+        "hostname": "node-0", "ramMebibytes": 0, "storage": [],
+        "nics": [{"name": "eth0", "mac": "aa:bb:cc:dd:ee:ff", "ip": "192.168.1.5", "speedGbps": 0, "model": ""},
+                 {"name": "eth1", "mac": "aa:bb:cc:dd:ee:fe", "ip": "", "speedGbps": 0, "model": ""}]
+    })).unwrap());
+    assert_eq!(
+        machine_addresses(&h),
+        vec![
+            json!({"type": "InternalIP", "address": "192.168.1.5"}),
+            json!({"type": "Hostname", "address": "node-0"}),
+            json!({"type": "InternalDNS", "address": "node-0"}),
+        ]
+    );
+    assert!(machine_addresses(&host("x", "ready", &[])).is_empty());
+}
