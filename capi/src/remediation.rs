@@ -67,7 +67,14 @@ pub struct NodeMeta {
     pub labels: BTreeMap<String, String>,
     /// Node annotations.
     pub annotations: BTreeMap<String, String>,
+    /// The `node.kubernetes.io/out-of-service` taint is present (taint mode).
+    pub out_of_service_taint: bool,
+    /// No pod on the node is terminating and no VolumeAttachment references it (taint mode).
+    pub drained: bool,
 }
+
+/// Taint CAPM3 adds in out-of-service mode (`key=value:effect`).
+pub const OUT_OF_SERVICE_TAINT: &str = "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute";
 
 /// What the controller can see of the Node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +96,10 @@ pub enum NodeAction {
     Delete,
     /// Write back these labels / annotations (restore after reboot).
     Update(NodeMeta),
+    /// Add [`OUT_OF_SERVICE_TAINT`] (taint mode).
+    AddOutOfServiceTaint,
+    /// Remove [`OUT_OF_SERVICE_TAINT`] (taint mode).
+    RemoveOutOfServiceTaint,
 }
 
 /// Result of one reconcile step.
@@ -179,12 +190,25 @@ fn json_map(s: &str) -> Option<BTreeMap<String, String>> {
     serde_json::from_str(s).ok()
 }
 
-/// One reconcile of a Metal3Remediation with the Reboot strategy.
+/// One reconcile of a Metal3Remediation with the Reboot strategy in the default
+/// node mode (back up and delete the Node).
 pub fn reconcile(
     rem: &Metal3Remediation,
     host: &BareMetalHost,
     node: &NodeView,
     now: Time,
+) -> Result<Step, RemediationError> {
+    reconcile_with(rem, host, node, now, false)
+}
+
+/// One reconcile; `out_of_service_taint` selects the taint mode CAPM3 enables on
+/// management clusters with Kubernetes >= 1.28 (taint the Node instead of deleting it).
+pub fn reconcile_with(
+    rem: &Metal3Remediation,
+    host: &BareMetalHost,
+    node: &NodeView,
+    now: Time,
+    out_of_service_taint: bool,
 ) -> Result<Step, RemediationError> {
     let mut r = rem.clone();
     let mut h = host.clone();
@@ -238,7 +262,14 @@ pub fn reconcile(
             if powered_on {
                 return Ok(step(r, h, NodeAction::None, false, Some(5)));
             }
-            if let NodeView::Present(n) = node {
+            if let (NodeView::Present(n), true) = (node, out_of_service_taint) {
+                if !n.out_of_service_taint {
+                    return Ok(step(r, h, NodeAction::AddOutOfServiceTaint, false, Some(1)));
+                }
+                if !n.drained {
+                    return Ok(step(r, h, NodeAction::None, false, Some(5)));
+                }
+            } else if let NodeView::Present(n) = node {
                 let backups = [
                     (NODE_ANNOTATIONS_BACKUP, &n.annotations),
                     (NODE_LABELS_BACKUP, &n.labels),
@@ -274,6 +305,15 @@ pub fn reconcile(
                 .any(|f| f == REMEDIATION_FINALIZER);
             if has_finalizer {
                 match node {
+                    NodeView::Present(n) if out_of_service_taint => {
+                        r.metadata.finalizers.retain(|f| f != REMEDIATION_FINALIZER);
+                        let action = if n.out_of_service_taint {
+                            NodeAction::RemoveOutOfServiceTaint
+                        } else {
+                            NodeAction::None
+                        };
+                        return Ok(step(r, h, action, false, Some(5)));
+                    }
                     NodeView::Present(n) => {
                         let mut restored = n.clone();
                         for (key, target) in [

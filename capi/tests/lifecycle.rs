@@ -248,6 +248,7 @@ fn node() -> NodeView {
     NodeView::Present(NodeMeta {
         labels: [("role".to_string(), "worker".to_string())].into(),
         annotations: [("a".to_string(), "1".to_string())].into(),
+        ..Default::default()
     })
 }
 
@@ -272,6 +273,7 @@ fn run(
             NodeAction::Delete => node_state = NodeView::Absent,
             NodeAction::Update(n) => node_state = NodeView::Present(n),
             NodeAction::None => {}
+            other => panic!("default mode never asks for {other:?}"),
         }
         let phase = r
             .status
@@ -405,14 +407,15 @@ fn reboot_steps_in_detail() {
     on.status.as_mut().unwrap().powered_on = true;
     let back = NodeView::Present(NodeMeta {
         labels: [("role".to_string(), "new".to_string())].into(),
-        annotations: Default::default(),
+        ..Default::default()
     });
     let s = reconcile(&s.remediation, &on, &back, now).unwrap();
     assert_eq!(
         s.node,
         NodeAction::Update(NodeMeta {
             labels: [("role".to_string(), "new".to_string())].into(),
-            annotations: [("a".to_string(), "1".to_string())].into()
+            annotations: [("a".to_string(), "1".to_string())].into(),
+            ..Default::default()
         })
     );
     assert!(s.remediation.metadata.finalizers.is_empty());
@@ -466,4 +469,89 @@ fn offline_host_fails_and_other_strategies_are_ignored() {
         timeout_secs(&rem("v1beta2", json!({"type": "Reboot"}))).unwrap(),
         600
     );
+}
+
+#[test]
+fn out_of_service_taint_mode() {
+    let r = rem(
+        "v1beta2",
+        json!({"type": "Reboot", "retryLimit": 1, "timeoutSeconds": 600}),
+    );
+    let now = Time::from_unix(1000);
+    let plain = NodeMeta::default();
+    let tainted = NodeMeta {
+        out_of_service_taint: true,
+        ..Default::default()
+    };
+    let drained = NodeMeta {
+        out_of_service_taint: true,
+        drained: true,
+        ..Default::default()
+    };
+    let mut s = reconcile_with(&r, &host(), &NodeView::Present(plain.clone()), now, true).unwrap();
+    for _ in 0..2 {
+        s = reconcile_with(
+            &s.remediation,
+            &s.host,
+            &NodeView::Present(plain.clone()),
+            now,
+            true,
+        )
+        .unwrap();
+    }
+    let mut off = s.host.clone();
+    off.status.as_mut().unwrap().powered_on = false;
+    // Powered off: taint (no backup, no delete), wait for the drain, then Waiting.
+    let s = reconcile_with(
+        &s.remediation,
+        &off,
+        &NodeView::Present(plain.clone()),
+        now,
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        (s.node.clone(), s.requeue_secs),
+        (NodeAction::AddOutOfServiceTaint, Some(1))
+    );
+    assert!(!s
+        .remediation
+        .metadata
+        .annotations
+        .contains_key(NODE_LABELS_BACKUP));
+    let s = reconcile_with(&s.remediation, &off, &NodeView::Present(tainted), now, true).unwrap();
+    assert_eq!(
+        (s.node.clone(), s.requeue_secs),
+        (NodeAction::None, Some(5))
+    );
+    assert_eq!(
+        s.remediation.status.as_ref().unwrap().phase.as_deref(),
+        Some(PHASE_RUNNING)
+    );
+    let s = reconcile_with(
+        &s.remediation,
+        &off,
+        &NodeView::Present(drained.clone()),
+        now,
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        s.remediation.status.as_ref().unwrap().phase.as_deref(),
+        Some(PHASE_WAITING)
+    );
+    // Waiting: after power-on the taint goes and the finalizer with it.
+    let s = reconcile_with(
+        &s.remediation,
+        &off,
+        &NodeView::Present(drained.clone()),
+        now,
+        true,
+    )
+    .unwrap();
+    let mut on = s.host.clone();
+    on.status.as_mut().unwrap().powered_on = true;
+    let s = reconcile_with(&s.remediation, &on, &NodeView::Present(drained), now, true).unwrap();
+    assert_eq!(s.node, NodeAction::RemoveOutOfServiceTaint);
+    assert!(s.remediation.metadata.finalizers.is_empty());
 }
