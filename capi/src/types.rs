@@ -1146,15 +1146,24 @@ pub enum DecodeError {
         name: String,
     },
     /// The document does not match the kind's schema.
-    #[error("{kind} {name:?}: {source}")]
+    #[error("{kind} {name:?}: field {path}: {message}")]
     Schema {
         /// Document kind.
         kind: String,
         /// metadata.name.
         name: String,
-        /// serde's message (names the field).
-        source: serde_json::Error,
+        /// Path of the offending field, e.g. `spec.hostSelector.matchExpressions`.
+        path: String,
+        /// serde's message.
+        message: String,
     },
+}
+
+/// `serde_json::from_value` that remembers the path of a failing field.
+fn decode<T: serde::de::DeserializeOwned>(
+    v: Value,
+) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+    serde_path_to_error::deserialize(v)
 }
 
 impl Capm3Object {
@@ -1170,30 +1179,23 @@ impl Capm3Object {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let wrap = |source| DecodeError::Schema {
+        let wrap = |e: serde_path_to_error::Error<serde_json::Error>| DecodeError::Schema {
             kind: kind.clone(),
             name: name.clone(),
-            source,
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
         };
         Ok(match kind.as_str() {
-            "Metal3Cluster" => Self::Metal3Cluster(serde_json::from_value(v).map_err(wrap)?),
-            "Metal3ClusterTemplate" => {
-                Self::Metal3ClusterTemplate(serde_json::from_value(v).map_err(wrap)?)
-            }
-            "Metal3Machine" => Self::Metal3Machine(serde_json::from_value(v).map_err(wrap)?),
-            "Metal3MachineTemplate" => {
-                Self::Metal3MachineTemplate(serde_json::from_value(v).map_err(wrap)?)
-            }
-            "Metal3DataTemplate" => {
-                Self::Metal3DataTemplate(serde_json::from_value(v).map_err(wrap)?)
-            }
-            "Metal3Data" => Self::Metal3Data(serde_json::from_value(v).map_err(wrap)?),
-            "Metal3DataClaim" => Self::Metal3DataClaim(serde_json::from_value(v).map_err(wrap)?),
-            "Metal3Remediation" => {
-                Self::Metal3Remediation(serde_json::from_value(v).map_err(wrap)?)
-            }
+            "Metal3Cluster" => Self::Metal3Cluster(decode(v).map_err(wrap)?),
+            "Metal3ClusterTemplate" => Self::Metal3ClusterTemplate(decode(v).map_err(wrap)?),
+            "Metal3Machine" => Self::Metal3Machine(decode(v).map_err(wrap)?),
+            "Metal3MachineTemplate" => Self::Metal3MachineTemplate(decode(v).map_err(wrap)?),
+            "Metal3DataTemplate" => Self::Metal3DataTemplate(decode(v).map_err(wrap)?),
+            "Metal3Data" => Self::Metal3Data(decode(v).map_err(wrap)?),
+            "Metal3DataClaim" => Self::Metal3DataClaim(decode(v).map_err(wrap)?),
+            "Metal3Remediation" => Self::Metal3Remediation(decode(v).map_err(wrap)?),
             "Metal3RemediationTemplate" => {
-                Self::Metal3RemediationTemplate(serde_json::from_value(v).map_err(wrap)?)
+                Self::Metal3RemediationTemplate(decode(v).map_err(wrap)?)
             }
             _ => return Err(DecodeError::UnknownKind { kind, name }),
         })

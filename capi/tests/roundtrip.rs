@@ -195,3 +195,27 @@ fn v1beta2_renames_round_trip_in_their_own_version() {
         c
     );
 }
+
+#[test]
+fn schema_errors_name_the_field() {
+    let text = std::fs::read_to_string(format!("{DIR}/capm3_docs_metal3machine.yaml")).unwrap();
+    let doc = metal3_hostmodel::yaml::from_str_multi(&text)
+        .unwrap()
+        .remove(0);
+    let err = Capm3Object::from_value(doc).unwrap_err();
+    match &err {
+        DecodeError::Schema {
+            kind, name, path, ..
+        } => {
+            assert_eq!(
+                (kind.as_str(), name.as_str(), path.as_str()),
+                (
+                    "Metal3Machine",
+                    "controlplane-0",
+                    "spec.hostSelector.matchExpressions"
+                )
+            );
+        }
+        other => panic!("{other}"),
+    }
+}
