@@ -599,3 +599,90 @@ pub fn machine_addresses(host: &BareMetalHost) -> Vec<serde_json::Value> {
     }
     out
 }
+
+/// Outcome of one [`dissociate`] pass over the host of a deleted Metal3Machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dissociation {
+    /// Host spec cleared; patch it and reconcile again immediately.
+    Patched(BareMetalHost),
+    /// Host still deprovisioning; reconcile again in 30s.
+    Wait,
+    /// Host released (or not ours); patch it and drop the Metal3Machine finalizer.
+    /// Node reuse ([`crate::lifecycle::mark_for_reuse`]) applies to this host.
+    Done(BareMetalHost),
+}
+
+/// `Delete` step 2 on the BareMetalHost: clear what the machine set, pick the
+/// power state, wait out deprovisioning, then release the host.
+/// `fast_track` is the manager's `CAPM3_FAST_TRACK == "true"`.
+pub fn dissociate(
+    host: &BareMetalHost,
+    m3m: &Metal3Machine,
+    cluster_name: &str,
+    fast_track: bool,
+) -> Dissociation {
+    let mut h = host.clone();
+    if !h
+        .spec
+        .consumer_ref
+        .as_ref()
+        .is_some_and(|r| consumer_ref_matches(r, m3m))
+    {
+        return Dissociation::Done(h);
+    }
+    let status = m3m.status.clone().unwrap_or_default();
+    h.spec.image = None;
+    h.spec.custom_deploy = None;
+    if status.user_data.is_some() {
+        h.spec.user_data = None;
+    }
+    if status.meta_data.is_some() {
+        h.spec.meta_data = None;
+    }
+    if status.network_data.is_some() {
+        h.spec.network_data = None;
+    }
+    // Fast track keeps the host powered on (agent stays booted) unless cleaning is off.
+    h.spec.online = h.spec.power_off_disabled()
+        || (fast_track && h.spec.automated_cleaning_mode != Some(AutomatedCleaningMode::Disabled));
+    if &h != host {
+        return Dissociation::Patched(h);
+    }
+    let (state, powered_on) = h
+        .status
+        .as_ref()
+        .map_or((ProvisioningState::None, false), |s| {
+            (s.provisioning.state, s.powered_on)
+        });
+    let busy = match state {
+        ProvisioningState::Preparing
+        | ProvisioningState::Provisioning
+        | ProvisioningState::Provisioned
+        | ProvisioningState::Deprovisioning
+        | ProvisioningState::PoweringOffBeforeDelete
+        | ProvisioningState::Deleting => true,
+        ProvisioningState::ExternallyProvisioned => powered_on,
+        _ => false,
+    };
+    if busy {
+        return Dissociation::Wait;
+    }
+    h.spec.consumer_ref = None;
+    if h.metadata
+        .labels
+        .get(CLUSTER_NAME_LABEL)
+        .map(String::as_str)
+        == Some(cluster_name)
+    {
+        h.metadata.labels.remove(CLUSTER_NAME_LABEL);
+    }
+    if h.metadata
+        .annotations
+        .get(PAUSED_ANNOTATION)
+        .map(String::as_str)
+        == Some(crate::lifecycle::CAPM3_PAUSE_VALUE)
+    {
+        h.metadata.annotations.remove(PAUSED_ANNOTATION);
+    }
+    Dissociation::Done(h)
+}

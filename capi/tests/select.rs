@@ -431,3 +431,49 @@ fn annotation_lookup_and_addresses() {
     );
     assert!(machine_addresses(&host("x", "ready", &[])).is_empty());
 }
+
+#[test]
+fn dissociate_sequence() {
+    let m = m3m(json!({}));
+    let a = associate(&host("h0", "available", &[]), &m, &machine()).unwrap();
+    let mut h = a.host.clone();
+    h.metadata
+        .annotations
+        .insert(PAUSED_ANNOTATION.into(), "metal3.io/capm3".into());
+    h.status.as_mut().unwrap().provisioning.state = ProvisioningState::Provisioned;
+    // 1. spec cleared, powered off (no fast track).
+    let Dissociation::Patched(p) = dissociate(&h, &a.machine, "c1", false) else {
+        panic!()
+    };
+    assert!(p.spec.image.is_none() && p.spec.user_data.is_none() && !p.spec.online);
+    assert!(p.spec.consumer_ref.is_some());
+    // Fast track keeps it on unless cleaning is disabled (it is, in this machine).
+    let Dissociation::Patched(f) = dissociate(&h, &a.machine, "c1", true) else {
+        panic!()
+    };
+    assert!(!f.spec.online);
+    let mut metadata_mode = h.clone();
+    metadata_mode.spec.automated_cleaning_mode =
+        Some(metal3_hostmodel::AutomatedCleaningMode::Metadata);
+    let Dissociation::Patched(f) = dissociate(&metadata_mode, &a.machine, "c1", true) else {
+        panic!()
+    };
+    assert!(f.spec.online);
+    // 2. wait while deprovisioning.
+    assert_eq!(dissociate(&p, &a.machine, "c1", false), Dissociation::Wait);
+    let mut ready = p.clone();
+    ready.status.as_mut().unwrap().provisioning.state = ProvisioningState::Available;
+    // 3. released: consumerRef, cluster label and CAPM3 pause removed.
+    let Dissociation::Done(d) = dissociate(&ready, &a.machine, "c1", false) else {
+        panic!()
+    };
+    assert!(d.spec.consumer_ref.is_none());
+    assert!(!d.metadata.labels.contains_key(CLUSTER_NAME_LABEL));
+    assert!(!d.metadata.annotations.contains_key(PAUSED_ANNOTATION));
+    // Someone else's host is left alone.
+    let other = host("h9", "provisioned", &[]);
+    assert_eq!(
+        dissociate(&other, &a.machine, "c1", false),
+        Dissociation::Done(other.clone())
+    );
+}
