@@ -13,5 +13,6 @@ pub mod remediation;
 pub mod render;
 pub mod select;
 pub mod types;
+pub mod webhook;
 
 pub use types::*;
