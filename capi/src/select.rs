@@ -173,8 +173,11 @@ fn requirement(
         operator: operator.to_string(),
         reason: reason.to_string(),
     };
-    if key.is_empty() {
-        return Err(err("key must not be empty"));
+    if !valid_label_key(key) {
+        return Err(err("key is not a valid qualified name"));
+    }
+    if values.iter().any(|v| !valid_label_value(v)) {
+        return Err(err("values must be valid label values"));
     }
     let op = match operator.to_lowercase().as_str() {
         "in" | "=" | "==" => Op::In,
@@ -211,6 +214,42 @@ fn requirement(
         op,
         values: values.to_vec(),
     })
+}
+
+/// k8s label value: empty, or at most 63 chars of `[A-Za-z0-9._-]` starting and
+/// ending alphanumeric.
+fn valid_label_value(v: &str) -> bool {
+    v.is_empty() || valid_name_part(v)
+}
+
+fn valid_name_part(v: &str) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// k8s qualified name: `[prefix/]name`, prefix a DNS-1123 subdomain (<= 253).
+fn valid_label_key(k: &str) -> bool {
+    let (prefix, name) = match k.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, k),
+    };
+    let prefix_ok = prefix.is_none_or(|p| {
+        p.len() <= 253
+            && p.split('.').all(|l| {
+                let b = l.as_bytes();
+                !b.is_empty()
+                    && b.iter()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                    && b.first().is_some_and(|c| c.is_ascii_alphanumeric())
+                    && b.last().is_some_and(|c| c.is_ascii_alphanumeric())
+            })
+    });
+    prefix_ok && valid_name_part(name)
 }
 
 /// How the host was found.

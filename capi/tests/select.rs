@@ -79,6 +79,12 @@ fn selector_operator_table() {
         ("=", "a", &["1", "2"], None),
         ("gt", "a", &["x"], None),
         ("bogus", "a", &["1"], None),
+        // Keys and values follow k8s label syntax.
+        ("Exists", "example.com/role", &[], Some(false)),
+        ("Exists", "-bad", &[], None),
+        ("Exists", "Bad.Prefix/x", &[], None),
+        ("In", "a", &["‘abc’"], None),
+        ("In", "a", &["", "1"], Some(true)),
     ];
     for (op, key, values, want) in cases {
         let sel: HostSelector = serde_json::from_value(
