@@ -24,12 +24,16 @@ free_udp_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, soc
 say() { printf '\n$ %s\n' "$*"; "$@"; }
 
 echo
-echo "== 1. manifests: validate our samples (Metal³ webhook rules)"
-if "$m3" validate --help >/dev/null 2>&1; then
-  say "$m3" validate -f fixtures/hosts
-  echo "(an invalid one, for contrast)"
-  say "$m3" validate -f fixtures/invalid/bad-mac.yaml || true
-fi
+echo "== 1. manifests: validate our samples (Metal³ webhook rules), then store them"
+say "$m3" validate -f fixtures/hosts
+echo "(an invalid one, for contrast: nothing is stored when any object is invalid)"
+say "$m3" validate -f fixtures/invalid/bad-mac.yaml || true
+export METAL3CTL_STORE="$work/store.db"
+say "$m3" apply -f fixtures/hosts
+say "$m3" get bmh -A -o wide
+say "$m3" describe bmh edge-01 -n edge
+say "$m3" annotate bmh edge-01 -n edge example.com/owner=demo
+say "$m3" get bmh edge-01 -n edge -o yaml
 
 echo
 echo "== 2. BMC addresses: what Metal³ makes of them"

@@ -1,5 +1,19 @@
 //! metal3-capi: the Cluster API mapping of CAPM3 (`infrastructure.cluster.x-k8s.io`
 //! Metal3Machine host selection, Metal3DataTemplate rendering with IPAM, node reuse,
 //! remediation), usable without Kubernetes.
-//!
-//! Nothing lives here yet; the CAPI issue fills this crate.
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+pub mod goyaml;
+pub mod lifecycle;
+pub mod providerid;
+pub mod remediation;
+pub mod render;
+pub mod select;
+pub mod types;
+pub mod webhook;
+
+pub use types::*;

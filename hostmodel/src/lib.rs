@@ -11,6 +11,7 @@ pub mod other;
 pub mod secret;
 pub mod state;
 pub mod time;
+pub mod validation;
 pub mod yaml;
 
 pub use bmh::*;

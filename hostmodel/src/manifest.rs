@@ -131,6 +131,7 @@ impl ManifestError {
                 Some(path)
             }
             ManifestError::MissingTypeMeta { field, .. } => Some(field),
+            ManifestError::UnknownKind { .. } => Some("kind"),
             _ => None,
         }
     }
@@ -236,19 +237,26 @@ pub fn read_documents(input: &str) -> Result<Vec<Value>, ManifestError> {
     // produce) is read the same way.
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let mut docs = Vec::new();
+        let mut json_error = None;
         for v in serde_json::Deserializer::from_str(trimmed).into_iter::<Value>() {
             match v {
                 Ok(Value::Null) => {}
                 Ok(v) => docs.push(v),
                 Err(e) => {
-                    return Err(ManifestError::Syntax {
+                    json_error = Some(ManifestError::Syntax {
                         line: u64::try_from(e.line()).ok(),
                         message: e.to_string(),
-                    })
+                    });
+                    break;
                 }
             }
         }
-        return Ok(docs);
+        match json_error {
+            None => return Ok(docs),
+            // YAML flow style (`{kind: Secret, ...}`) starts the same way;
+            // the JSON message is kept when it is not YAML either.
+            Some(e) => return yaml::from_str_multi(input).map_err(|_| e),
+        }
     }
     yaml::from_str_multi(input).map_err(|e| ManifestError::Syntax {
         line: e.line,
@@ -356,6 +364,7 @@ fn typed<T: DeserializeOwned>(
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
             let (path, message) = split_missing_field(path, inner);
+            let message = upstream_enum_message(&path, doc, message);
             errors.push(ManifestError::Invalid {
                 at: at.clone(),
                 path,
@@ -392,6 +401,24 @@ fn split_missing_field(path: String, message: String) -> (String, String) {
         }
     }
     (if path == "." { String::new() } else { path }, message)
+}
+
+/// BMO's own wording for a bad `inspectionMode` (its webhook, not the CRD
+/// enum, produces the message users know) and a plain one for int-or-string
+/// values; other fields keep serde's.
+fn upstream_enum_message(path: &str, doc: &Value, message: String) -> String {
+    // serde's text for an untagged enum names a Rust type, not the problem.
+    if message == "data did not match any variant of untagged enum IntOrString" {
+        return "must be an integer or a string".into();
+    }
+    if path == "spec.inspectionMode" && message.starts_with("unknown variant") {
+        if let Some(v) = doc.pointer("/spec/inspectionMode").and_then(Value::as_str) {
+            return format!(
+                "invalid inspectionMode value: {v}, allowed values are 'disabled', 'agent', or 'fast'"
+            );
+        }
+    }
+    message
 }
 
 /// `spec.networkInterfaces[0].foo` from serde_ignored's path (whose own
@@ -507,6 +534,16 @@ mod tests {
         assert_eq!(e.path(), Some("spec.bootMode"));
         assert!(e.message().contains("unknown variant `BIOS`"), "{e}");
 
+        let input = HOST.replace(
+            "  online: true\n",
+            "  online: true\n  inspectionMode: full\n",
+        );
+        let e = parse_str(&input, ParseOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "document 0 (BareMetalHost/ns/h0): spec.inspectionMode: invalid inspectionMode value: full, allowed values are 'disabled', 'agent', or 'fast'"
+        );
+
         let input = HOST.replace("  online: true\n", "  description: d\n");
         let e = parse_str(&input, ParseOptions { strict: false }).unwrap_err();
         assert_eq!(e.path(), Some("spec.online"));
@@ -539,13 +576,26 @@ mod tests {
     }
 
     #[test]
+    fn yaml_flow_style_is_not_mistaken_for_json() {
+        let input = "{apiVersion: v1, kind: Secret, metadata: {name: s}}\n---\n{apiVersion: v1, kind: Secret, metadata: {name: t}}\n";
+        let objs = parse_str(input, ParseOptions::default()).unwrap();
+        assert_eq!(objs.len(), 2);
+        // Neither JSON nor YAML: the JSON parser's message is kept.
+        let e = parse_str("{\"a\": [1,}", ParseOptions::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("expected value at line 1 column 10"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn syntax_errors() {
         assert!(matches!(
             parse_str("a: [1,\n", ParseOptions::default()),
             Err(ManifestError::Syntax { .. })
         ));
         assert!(matches!(
-            parse_str("{\"a\": }", ParseOptions::default()),
+            parse_str("{\"a\": [1,}", ParseOptions::default()),
             Err(ManifestError::Syntax { .. })
         ));
     }

@@ -165,6 +165,9 @@ fn other_invalid_fixtures_fail_with_paths() {
         let errs = results.into_iter().next().unwrap().unwrap_err();
         let paths: Vec<&str> = errs.iter().filter_map(ManifestError::path).collect();
         assert!(paths.contains(&path), "{file}: {paths:?}");
+        if path == "spec.settings.QuietBoot" {
+            assert_eq!(errs[0].message(), "must be an integer or a string");
+        }
     }
 }
 
