@@ -20,3 +20,8 @@ pub use meta::{Condition, ObjectMeta, ObjectReference, SecretReference};
 pub use object::Object;
 pub use secret::Secret;
 pub use time::Time;
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
