@@ -22,7 +22,7 @@ fi
 if [ ! -x "$venv/bin/sushy-emulator" ] || [ ! -f "$venv/.metal3-peers-ok-2" ]; then
   echo "setup-peers: creating $venv with sushy-tools and sushy" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'sushy-tools==2.2.0' sushy cryptography
+  "$venv/bin/pip" install -q --disable-pip-version-check 'sushy-tools==2.2.0' sushy cryptography ironic
   touch "$venv/.metal3-peers-ok-2"
 fi
 echo "setup-peers: ready (venv $venv)" >&2

@@ -5,6 +5,7 @@
 //! backends and the reconcile engine that drives hosts through the
 //! `metal3-hostmodel` state machine come next.
 
+pub mod ironic;
 pub mod store;
 
 /// The README's example, compiled and run as a doc test.

@@ -1,0 +1,4 @@
+//! OpenStack Ironic backend: a REST client for a standalone Ironic and the
+//! pure mappings between Metal³ host data and Ironic nodes.
+
+pub mod mapping;
