@@ -318,3 +318,24 @@ async fn redfish_node_manages_and_powers_a_sushy_system() {
 
     c.delete_node(&node.uuid).await.expect("delete node");
 }
+
+#[tokio::test]
+async fn bios_and_inventory_subresources() {
+    let c = client().await;
+    let node = c
+        .create_node(&fake_node(&node_name("subres", "host-0")))
+        .await
+        .expect("create node");
+    // The fake BIOS interface stores no settings until they are cached.
+    let bios = c.bios_settings(&node.uuid, false).await.expect("bios");
+    assert!(bios.is_empty(), "{bios:?}");
+    // Never inspected: Ironic has no inventory and says so.
+    let err = c.inventory(&node.uuid).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("GET /v1/nodes/{}/inventory", node.uuid)),
+        "{err}"
+    );
+    c.delete_node(&node.uuid).await.expect("delete node");
+}
