@@ -15,7 +15,7 @@ use ironic_peer::{Ironic, Sushy, SUSHY_SYSTEM};
 use metal3_bmc::address::BmcAddress;
 use metal3_bmc::Credentials;
 use metal3_hostmodel::{BootMode, Image, RootDeviceHints};
-use metal3_provisioning::ironic::client::{patch_add, Node, PowerTarget, ProvisionTarget};
+use metal3_provisioning::ironic::client::{patch_add, Auth, Node, PowerTarget, ProvisionTarget};
 use metal3_provisioning::ironic::mapping::{
     config_drive, deploy_plan, node_create, node_name, ConfigDriveHost, DeployTarget, NodeHostInfo,
 };
@@ -338,4 +338,43 @@ async fn bios_and_inventory_subresources() {
         "{err}"
     );
     c.delete_node(&node.uuid).await.expect("delete node");
+}
+
+#[tokio::test]
+async fn http_basic_auth_from_metal3_auth_root_dir() {
+    let secured = Ironic::start_with_basic_auth("metal3", "ir0nic-pw");
+    let auth_root = ironic_peer::scratch("auth");
+    std::fs::create_dir_all(auth_root.join("ironic")).expect("mkdir");
+    std::fs::write(auth_root.join("ironic/username"), "metal3\n").expect("write");
+    std::fs::write(auth_root.join("ironic/password"), "ir0nic-pw\n").expect("write");
+
+    let mut cfg = IronicConfig::new(secured.url());
+    cfg.auth = Auth::from_dir(&auth_root).expect("read auth dir");
+    let c = IronicClient::connect(&cfg).await.expect("connect");
+    c.list_nodes(&["uuid", "name"])
+        .await
+        .expect("authorised list");
+
+    cfg.auth = Auth::HttpBasic {
+        username: "metal3".into(),
+        password: "wrong-pw".into(),
+    };
+    let err = IronicClient::connect(&cfg)
+        .await
+        .expect("GET / is public")
+        .list_nodes(&[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+    assert!(!err.to_string().contains("wrong-pw"), "{err}");
+
+    cfg.auth = Auth::NoAuth;
+    let err = IronicClient::connect(&cfg)
+        .await
+        .expect("connect")
+        .list_nodes(&[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+    std::fs::remove_dir_all(&auth_root).expect("cleanup");
 }

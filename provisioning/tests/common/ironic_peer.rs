@@ -191,8 +191,19 @@ impl Ironic {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Writes the config, creates the schema, starts Ironic and waits until the API answers.
+    /// Writes the config, creates the schema, starts Ironic (noauth) and
+    /// waits until the API answers.
     pub fn start() -> Ironic {
+        Self::start_with(None)
+    }
+
+    /// Like [`Ironic::start`] with `auth_strategy = http_basic` and one user
+    /// (bcrypt htpasswd made with the venv's `bcrypt`, which Ironic uses too).
+    pub fn start_with_basic_auth(user: &str, password: &str) -> Ironic {
+        Self::start_with(Some((user, password)))
+    }
+
+    fn start_with(basic: Option<(&str, &str)>) -> Ironic {
         let ironic = venv_bin("ironic");
         let dbsync = venv_bin("ironic-dbsync");
         let dir = scratch("ironic");
@@ -204,6 +215,33 @@ impl Ironic {
         let text = IRONIC_CONF
             .replace("STATE_DIR", &dir.display().to_string())
             .replace("API_PORT", &port.to_string());
+        let text = match basic {
+            None => text,
+            Some((user, password)) => {
+                let out = Command::new(venv().join("bin/python3"))
+                    .arg("-c")
+                    .arg("import bcrypt,sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(4)).decode())")
+                    .arg(password)
+                    .output()
+                    .expect("run venv python for bcrypt");
+                assert!(
+                    out.status.success(),
+                    "bcrypt: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                let htpasswd = dir.join("htpasswd");
+                std::fs::write(&htpasswd, format!("{user}:{hash}\n")).expect("write htpasswd");
+                text.replacen(
+                    "auth_strategy = noauth\n",
+                    &format!(
+                        "auth_strategy = http_basic\nhttp_basic_auth_user_file = {}\n",
+                        htpasswd.display()
+                    ),
+                    1,
+                )
+            }
+        };
         std::fs::write(&conf, text).expect("write ironic.conf");
         let out = Command::new(&dbsync)
             .arg("--config-file")
