@@ -378,3 +378,60 @@ async fn http_basic_auth_from_metal3_auth_root_dir() {
     assert_eq!(err.status(), Some(401), "{err}");
     std::fs::remove_dir_all(&auth_root).expect("cleanup");
 }
+
+#[tokio::test]
+async fn tls_with_ca_file_client_identity_and_insecure() {
+    let pki_dir = ironic_peer::scratch("pki");
+    let pki = ironic_peer::Pki::generate(&pki_dir);
+    let secured = Ironic::start_with_tls(&pki);
+    let url = format!("https://127.0.0.1:{}", secured.port);
+
+    let mut cfg = IronicConfig::new(&url);
+    cfg.ca_file = Some(pki.ca.clone());
+    cfg.client_cert_file = Some(pki.client_cert.clone());
+    cfg.client_key_file = Some(pki.client_key.clone());
+    // The port opens before the API serves; probe with the real TLS client.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let c = loop {
+        match IronicClient::connect(&cfg).await {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "Ironic over TLS never answered: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    assert_eq!(c.microversion(), Microversion(1, 110));
+    c.list_nodes(&["uuid"]).await.expect("list over TLS");
+
+    // Without our CA the server certificate is not trusted.
+    let mut untrusted = cfg.clone();
+    untrusted.ca_file = None;
+    let err = IronicClient::connect(&untrusted).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            metal3_provisioning::ironic::IronicError::Transport { .. }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&url), "{err}");
+
+    // Insecure skips server verification (the client identity is still presented;
+    // this Ironic does not demand one, so enforcement is not tested here).
+    let mut insecure = untrusted.clone();
+    insecure.insecure = true;
+    IronicClient::connect(&insecure)
+        .await
+        .expect("insecure with client cert");
+    // Half an identity is a configuration error, caught before connecting.
+    let mut half = cfg.clone();
+    half.client_key_file = None;
+    let err = IronicClient::connect(&half).await.unwrap_err();
+    assert!(err.to_string().contains("must be set together"), "{err}");
+    drop(secured);
+    std::fs::remove_dir_all(&pki_dir).expect("cleanup");
+}

@@ -110,6 +110,126 @@ rm -rf "$dir""#;
     }
 }
 
+impl Watched {
+    /// Waits until something accepts TCP connections on the port.
+    pub fn wait_port_open(&mut self, port: u16, within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("peer exited ({status}) before ready:\n{}", self.log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!(
+            "port {port} not open after {within:?}:\n{}",
+            self.log_tail()
+        );
+    }
+}
+
+/// A throw-away PKI made with the `openssl` CLI: one CA signing a server
+/// certificate for 127.0.0.1 and a client certificate.
+pub struct Pki {
+    /// CA certificate (PEM).
+    pub ca: PathBuf,
+    /// Server certificate (PEM, SAN IP:127.0.0.1).
+    pub server_cert: PathBuf,
+    /// Server key (PEM).
+    pub server_key: PathBuf,
+    /// Client certificate (PEM).
+    pub client_cert: PathBuf,
+    /// Client key (PEM).
+    pub client_key: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl (scripts/setup-peers.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Pki {
+    /// Generates the CA, server and client certificates in `dir`.
+    pub fn generate(dir: &Path) -> Pki {
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=metal3-test-ca"];
+        ca.extend(ec);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(dir, &ca);
+        for (name, ext) in [
+            (
+                "server",
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            ),
+            ("client", "extendedKeyUsage=clientAuth\n"),
+        ] {
+            std::fs::write(dir.join(format!("{name}.ext")), ext).expect("write ext");
+            let mut req = vec!["req", "-subj"];
+            let subj = format!("/CN=metal3-test-{name}");
+            let key = format!("{name}.key");
+            let csr = format!("{name}.csr");
+            let pem = format!("{name}.pem");
+            let extf = format!("{name}.ext");
+            req.push(&subj);
+            req.extend(ec);
+            req.extend(["-keyout", &key, "-out", &csr]);
+            openssl(dir, &req);
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-out",
+                    &pem,
+                    "-extfile",
+                    &extf,
+                ],
+            );
+        }
+        Pki {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
+        }
+    }
+}
+
 impl Drop for Watched {
     fn drop(&mut self) {
         // Closing stdin makes the watchdog kill the peer and clean up.
@@ -203,7 +323,17 @@ impl Ironic {
         Self::start_with(Some((user, password)))
     }
 
+    /// Like [`Ironic::start`] serving HTTPS with `pki`'s server certificate.
+    /// Readiness is only "port open": callers probe with a TLS client.
+    pub fn start_with_tls(pki: &Pki) -> Ironic {
+        Self::start_inner(None, Some(pki))
+    }
+
     fn start_with(basic: Option<(&str, &str)>) -> Ironic {
+        Self::start_inner(basic, None)
+    }
+
+    fn start_inner(basic: Option<(&str, &str)>, tls: Option<&Pki>) -> Ironic {
         let ironic = venv_bin("ironic");
         let dbsync = venv_bin("ironic-dbsync");
         let dir = scratch("ironic");
@@ -242,6 +372,18 @@ impl Ironic {
                 )
             }
         };
+        let text = match tls {
+            None => text,
+            Some(pki) => text.replacen(
+                "[api]\n",
+                &format!(
+                    "[api]\nenable_ssl_api = true\n[ssl]\ncert_file = {}\nkey_file = {}\n[api]\n",
+                    pki.server_cert.display(),
+                    pki.server_key.display()
+                ),
+                1,
+            ),
+        };
         std::fs::write(&conf, text).expect("write ironic.conf");
         let out = Command::new(&dbsync)
             .arg("--config-file")
@@ -256,7 +398,11 @@ impl Ironic {
         );
         let conf_s = conf.display().to_string();
         let mut proc = Watched::spawn("ironic", &dir, &ironic, &["--config-file", &conf_s]);
-        proc.wait_http_ok(port, "/", Duration::from_secs(120));
+        if tls.is_some() {
+            proc.wait_port_open(port, Duration::from_secs(120));
+        } else {
+            proc.wait_http_ok(port, "/", Duration::from_secs(120));
+        }
         Ironic { _proc: proc, port }
     }
 }
