@@ -247,3 +247,70 @@ async fn transport_error_names_endpoint_and_call() {
         "{msg}"
     );
 }
+
+/// Serves `GET /` then node GETs slowly, recording the most requests in flight.
+async fn slow_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let max_seen = Arc::new(AtomicUsize::new(0));
+    let max2 = max_seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let (in_flight, max_seen) = (in_flight.clone(), max2.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let body = if head.starts_with("GET / ") {
+                    root("1.89").1
+                } else {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    max_seen.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    json!({"uuid": "n1"}).to_string()
+                };
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (format!("http://{addr}"), max_seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_budget_bounds_requests_in_flight() {
+    use std::sync::atomic::Ordering;
+    // Budget 1 serialises; budget 3 must let them overlap (at least two at
+    // once; exact overlap depends on scheduling), proving the check can fail.
+    for budget in [1, 3] {
+        let (url, max_seen) = slow_server().await;
+        let mut cfg = fast_cfg(&url);
+        cfg.max_concurrent_requests = budget;
+        let c = IronicClient::connect(&cfg).await.unwrap();
+        let calls = (0..3).map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.get_node("n1").await })
+        });
+        for h in calls.collect::<Vec<_>>() {
+            h.await.unwrap().unwrap();
+        }
+        let seen = max_seen.load(Ordering::SeqCst);
+        if budget == 1 {
+            assert_eq!(seen, 1);
+        } else {
+            assert!(
+                (2..=budget).contains(&seen),
+                "budget {budget}: {seen} in flight"
+            );
+        }
+    }
+}
