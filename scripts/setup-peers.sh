@@ -19,10 +19,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if [ ! -x "$venv/bin/sushy-emulator" ] || [ ! -f "$venv/.metal3-peers-ok-2" ]; then
-  echo "setup-peers: creating $venv with sushy-tools and sushy" >&2
+if [ ! -x "$venv/bin/sushy-emulator" ] || [ ! -x "$venv/bin/ironic" ] || [ ! -f "$venv/.metal3-peers-ok-3" ]; then
+  echo "setup-peers: creating $venv with sushy-tools, sushy, cryptography and ironic" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'sushy-tools==2.2.0' sushy cryptography
-  touch "$venv/.metal3-peers-ok-2"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'sushy-tools==2.2.0' sushy cryptography ironic
+  touch "$venv/.metal3-peers-ok-3"
 fi
 echo "setup-peers: ready (venv $venv)" >&2

@@ -2,10 +2,12 @@
 //! backends), the [`provisioner::Provisioner`] trait with its direct-to-BMC
 //! backend ([`direct::DirectProvisioner`]), and the reconcile
 //! [`engine::Engine`] that drives hosts through the `metal3-hostmodel`
-//! state machine.
+//! state machine, and an OpenStack Ironic REST client ([`ironic`]) with the
+//! mappings the Ironic backend needs.
 
 pub mod direct;
 pub mod engine;
+pub mod ironic;
 pub mod provisioner;
 pub mod store;
 
