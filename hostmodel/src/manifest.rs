@@ -178,7 +178,9 @@ pub fn parse_str(input: &str, options: ParseOptions) -> Result<Vec<Object>, Mani
 /// caller can report every problem at once. Only a syntax error fails whole.
 pub fn parse_each(input: &str, options: ParseOptions) -> Result<Vec<ObjectResult>, ManifestError> {
     let docs = read_documents(input)?;
-    let mut out = Vec::with_capacity(docs.len());
+    // Flatten first (cheap), then convert: the conversion into typed objects
+    // is most of the work after YAML parsing and is independent per object.
+    let mut items: Vec<Result<(Value, Location), ObjectResult>> = Vec::with_capacity(docs.len());
     for (index, doc) in docs.into_iter().enumerate() {
         let at = Location {
             document: index,
@@ -186,47 +188,97 @@ pub fn parse_each(input: &str, options: ParseOptions) -> Result<Vec<ObjectResult
         };
         // A bare array (what `to_json` and `metal3ctl validate -o json`
         // write) reads like a List.
-        if let Value::Array(items) = doc {
-            for (i, item) in items.into_iter().enumerate() {
+        if let Value::Array(list) = doc {
+            for (i, item) in list.into_iter().enumerate() {
                 let at = Location {
                     item: Some(i),
                     ..at.clone()
                 };
-                out.push(parse_value_at(item, at, options));
+                items.push(Ok((item, at)));
             }
         } else if is_list(&doc) {
             match doc {
                 Value::Object(mut map) => {
-                    let items = match map.remove("items") {
-                        Some(Value::Array(items)) => items,
+                    let list = match map.remove("items") {
+                        Some(Value::Array(list)) => list,
                         Some(Value::Null) | None => Vec::new(),
                         Some(_) => {
-                            out.push(Err(vec![ManifestError::Invalid {
+                            items.push(Err(Err(vec![ManifestError::Invalid {
                                 at: Location {
                                     object: key_of(&Value::Object(map)),
                                     ..at
                                 },
                                 path: "items".into(),
                                 message: "must be a list".into(),
-                            }]));
+                            }])));
                             continue;
                         }
                     };
-                    for (i, item) in items.into_iter().enumerate() {
+                    for (i, item) in list.into_iter().enumerate() {
                         let at = Location {
                             item: Some(i),
                             ..at.clone()
                         };
-                        out.push(parse_value_at(item, at, options));
+                        items.push(Ok((item, at)));
                     }
                 }
-                _ => out.push(Err(vec![ManifestError::NotAnObject { at }])),
+                _ => items.push(Err(Err(vec![ManifestError::NotAnObject { at }]))),
             }
         } else {
-            out.push(parse_value_at(doc, at, options));
+            items.push(Ok((doc, at)));
         }
     }
-    Ok(out)
+    Ok(convert_all(items, options))
+}
+
+/// Below this many objects one thread is faster than starting others.
+const PARALLEL_MIN_OBJECTS: usize = 256;
+
+/// Converts every item into its typed object, on all cores for large inputs,
+/// keeping input order.
+fn convert_all(
+    items: Vec<Result<(Value, Location), ObjectResult>>,
+    options: ParseOptions,
+) -> Vec<ObjectResult> {
+    let convert = |item: Result<(Value, Location), ObjectResult>| match item {
+        Ok((value, at)) => parse_value_at(value, at, options),
+        Err(done) => done,
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads < 2 || items.len() < PARALLEL_MIN_OBJECTS {
+        return items.into_iter().map(convert).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<Result<(Value, Location), ObjectResult>>> = Vec::new();
+    let mut rest = items.into_iter();
+    loop {
+        let chunk: Vec<_> = rest.by_ref().take(per).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| s.spawn(move || chunk.into_iter().map(convert).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part),
+                // Conversion is panic-free by construction (serde on owned
+                // values); should a dependency panic anyway, report it
+                // instead of taking the caller down.
+                Err(_) => out.push(Err(vec![ManifestError::Invalid {
+                    at: Location::default(),
+                    path: String::new(),
+                    message: "internal error: object conversion thread panicked".into(),
+                }])),
+            }
+        }
+        out
+    })
 }
 
 /// Reads a YAML or JSON stream into its non-empty documents.
