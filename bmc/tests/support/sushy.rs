@@ -1,5 +1,5 @@
-//! sushy-emulator harness shared by the Redfish integration tests and the
-//! request-count bench: fake-driver config with three systems, bcrypt
+//! sushy-emulator harness shared by the Redfish integration tests, the
+//! request-count bench and the provisioning engine tests: fake-driver config with three systems, bcrypt
 //! htpasswd, optional TLS with a test CA, fresh state dir, killed on drop.
 
 // Each including target uses a subset of these helpers.

@@ -8,6 +8,9 @@ use metal3_hostmodel::BareMetalHost;
 use metal3_provisioning::store::{ObjectKey, Store, StoreExt};
 use serde_json::{json, Value};
 
+// One harness for every crate's sushy-tools tests (repo_root() is one level
+// up from either crate's manifest dir, so its paths resolve the same).
+#[path = "../../../bmc/tests/support/sushy.rs"]
 pub mod sushy;
 
 pub fn host_key(name: &str) -> ObjectKey {
