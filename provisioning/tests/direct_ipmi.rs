@@ -6,179 +6,22 @@
 
 mod common;
 
-use std::net::UdpSocket as StdUdp;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use metal3_bmc::ipmi::packet;
+use metal3_bmc::PowerState;
 use metal3_hostmodel::OperationalStatus;
 use metal3_provisioning::direct::{DirectOptions, DirectProvisioner};
 use metal3_provisioning::engine::{Engine, EngineOptions};
 use metal3_provisioning::store::{MemoryStore, Store};
 use serde_json::json;
 
-const LAB: &str = "/work/shared/lab";
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
-}
-
-fn free_udp_port() -> u16 {
-    StdUdp::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One ipmi_sim in its own temp dir, killed (by PID) and cleaned up on drop.
-struct Sim {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-impl Sim {
-    fn start() -> Sim {
-        for tool in ["ipmi_sim", "ipmitool"] {
-            assert!(
-                on_path(tool),
-                "{tool} is not installed: run scripts/setup-peers.sh (Debian packages openipmi ipmitool)"
-            );
-        }
-        let dir = std::env::temp_dir().join(format!(
-            "metal3-ipmi-sim-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("state")).unwrap();
-        let port = free_udp_port();
-        let d = dir.to_str().unwrap();
-        let read =
-            |f: &str| std::fs::read_to_string(Path::new(LAB).join(f)).expect("lab example config");
-        let lan = read("ipmi_sim-lan.conf.example")
-            .replace("STATE_DIR", d)
-            .replace("addr 127.0.0.1 19623", &format!("addr 127.0.0.1 {port}"));
-        assert!(
-            lan.contains(&format!("127.0.0.1 {port}")),
-            "lan.conf example changed shape"
-        );
-        std::fs::write(dir.join("lan.conf"), lan).unwrap();
-        std::fs::write(dir.join("bmc.emu"), read("ipmi_sim-bmc.emu.example")).unwrap();
-        let script = dir.join("chassis.sh");
-        std::fs::write(
-            &script,
-            read("ipmi_sim-chassis.sh.example").replace("STATE_DIR", d),
-        )
-        .unwrap();
-        Command::new("chmod")
-            .arg("+x")
-            .arg(&script)
-            .status()
-            .unwrap();
-        let log = std::fs::File::create(dir.join("sim.log")).unwrap();
-        let child = Command::new("ipmi_sim")
-            .arg("-c")
-            .arg(dir.join("lan.conf"))
-            .arg("-f")
-            .arg(dir.join("bmc.emu"))
-            .arg("-n")
-            .arg("-s")
-            .arg(dir.join("state"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start ipmi_sim");
-        let sim = Sim { child, dir, port };
-        sim.wait_ready();
-        sim
-    }
-
-    /// Polls with a pre-session Get Channel Authentication Capabilities.
-    fn wait_ready(&self) {
-        let s = StdUdp::bind("127.0.0.1:0").unwrap();
-        s.connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let msg = packet::encode_request(0x06, 0x38, 1, &[0x0E, 0x04]);
-        let pkt = packet::encode_v15(&packet::V15Packet {
-            auth_type: 0,
-            seq: 0,
-            session_id: 0,
-            auth_code: None,
-            msg,
-        });
-        let start = Instant::now();
-        let mut buf = [0u8; 512];
-        while start.elapsed() < Duration::from_secs(10) {
-            let _ = s.send(&pkt);
-            if s.recv(&mut buf).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "ipmi_sim did not answer on port {} within 10 s; log: {}",
-            self.port,
-            self.log()
-        );
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("sim.log")).unwrap_or_default()
-    }
-
-    /// ipmitool over lanplus suite 3 against this simulator.
-    fn ipmitool(&self, args: &[&str]) -> String {
-        let out = Command::new("ipmitool")
-            .args([
-                "-I",
-                "lanplus",
-                "-C",
-                "3",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-            ])
-            .args(["-U", "admin", "-P", "password"])
-            .args(args)
-            .output()
-            .expect("run ipmitool");
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "ipmitool {args:?} failed: {text}");
-        text
-    }
-
-    fn witness_power(&self) -> &'static str {
-        let t = self.ipmitool(&["power", "status"]);
-        if t.contains("Chassis Power is on") {
-            "on"
-        } else if t.contains("Chassis Power is off") {
-            "off"
-        } else {
-            panic!("unexpected ipmitool power status: {t}")
-        }
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+// The ipmi_sim harness shared with the IPMI client tests (its configs are
+// bmc's test fixtures, so nothing here depends on where ../shared lives).
+#[path = "../../bmc/tests/support/ipmi_sim.rs"]
+mod ipmi_peer;
+use ipmi_peer::Sim;
 
 const SETTLE: Duration = Duration::from_secs(90);
 
@@ -214,14 +57,14 @@ async fn ipmi_host_power_on_and_off_with_ipmitool_witness() {
     store
         .create(host("ipmi0", &addr, json!({"inspectionMode": "disabled"})))
         .unwrap();
-    if sim.witness_power() == "on" {
+    if sim.witness_power() == PowerState::On {
         sim.ipmitool(&["power", "off"]);
     }
     e.run_hosts_until_settled(std::slice::from_ref(&key), SETTLE)
         .await
         .unwrap();
     assert_eq!(state(store.as_ref(), "ipmi0"), "available");
-    assert_eq!(sim.witness_power(), "off");
+    assert_eq!(sim.witness_power(), PowerState::Off);
 
     edit_host(store.as_ref(), "ipmi0", |v| {
         v["spec"]["online"] = json!(true)
@@ -229,7 +72,7 @@ async fn ipmi_host_power_on_and_off_with_ipmitool_witness() {
     e.run_hosts_until_settled(std::slice::from_ref(&key), SETTLE)
         .await
         .unwrap();
-    assert_eq!(sim.witness_power(), "on");
+    assert_eq!(sim.witness_power(), PowerState::On);
     assert!(
         get_host(store.as_ref(), "ipmi0")
             .unwrap()
@@ -244,7 +87,7 @@ async fn ipmi_host_power_on_and_off_with_ipmitool_witness() {
     e.run_hosts_until_settled(std::slice::from_ref(&key), SETTLE)
         .await
         .unwrap();
-    assert_eq!(sim.witness_power(), "off");
+    assert_eq!(sim.witness_power(), PowerState::Off);
     assert!(
         !get_host(store.as_ref(), "ipmi0")
             .unwrap()
