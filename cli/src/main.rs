@@ -57,6 +57,8 @@ enum Command {
     /// Attach a detached host again (removes the detached annotation).
     #[command(after_help = "Examples:\n  metal3ctl attach host-0 --wait")]
     Attach(host_cmd::verbs::HostArgs),
+    /// Move hosts out of this store: detach them and print them with their status and BMC Secrets.
+    Export(host_cmd::verbs::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => host_cmd::verbs::inspect(args),
         Command::Detach(args) => host_cmd::verbs::detach(args),
         Command::Attach(args) => host_cmd::verbs::attach(args),
+        Command::Export(args) => host_cmd::verbs::export(args),
     };
     match result {
         Ok(code) => code,

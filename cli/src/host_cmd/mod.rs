@@ -1,5 +1,5 @@
 //! The host verbs (`controller run`, `enroll`, `provision`, `deprovision`,
-//! `power`, `reboot`, `inspect`, `detach`, `attach`): each writes the
+//! `power`, `reboot`, `inspect`, `detach`, `attach`, `export`): each writes the
 //! requested change to the store and, with `--wait`, runs the engine with the
 //! direct provisioner for the touched hosts until they settle.
 //!
@@ -138,6 +138,16 @@ pub fn finish(store: Arc<dyn Store>, keys: &[ObjectKey], wait: &WaitOpts) -> Ver
 /// line per state change; fails if a host ends in error, naming it and its
 /// error message.
 pub fn settle(store: Arc<dyn Store>, keys: &[ObjectKey], timeout: Duration) -> VerbResult {
+    settle_to(store, keys, timeout, true)
+}
+
+/// [`settle`] with the progress lines on stdout (`true`) or stderr.
+pub fn settle_to(
+    store: Arc<dyn Store>,
+    keys: &[ObjectKey],
+    timeout: Duration,
+    stdout: bool,
+) -> VerbResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -160,12 +170,12 @@ pub fn settle(store: Arc<dyn Store>, keys: &[ObjectKey], timeout: Duration) -> V
             tokio::select! {
                 r = &mut run => break r,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                    report(store.as_ref(), keys, &mut last);
+                    report(store.as_ref(), keys, &mut last, stdout);
                 }
             }
         }
     });
-    report(store.as_ref(), keys, &mut last);
+    report(store.as_ref(), keys, &mut last, stdout);
     result?;
     let mut failed = false;
     for k in keys {
@@ -201,12 +211,21 @@ fn current(store: &dyn Store, k: &ObjectKey) -> String {
     }
 }
 
-fn report(store: &dyn Store, keys: &[ObjectKey], last: &mut HashMap<ObjectKey, String>) {
+fn report(
+    store: &dyn Store,
+    keys: &[ObjectKey],
+    last: &mut HashMap<ObjectKey, String>,
+    stdout: bool,
+) {
     for k in keys {
         let now = current(store, k);
         let before = last.get(k).cloned().unwrap_or_default();
         if now != before {
-            println!("{}: {before} → {now}", k.name);
+            if stdout {
+                println!("{}: {before} → {now}", k.name);
+            } else {
+                eprintln!("{}: {before} → {now}", k.name);
+            }
             last.insert(k.clone(), now);
         }
     }

@@ -275,3 +275,100 @@ fn simple(args: &HostArgs, what: &str, mutate: impl FnMut(&mut Value)) -> VerbRe
     println!("baremetalhost.metal3.io/{} {what}", args.host);
     finish(store, &[key], &args.wait)
 }
+
+/// Arguments of `metal3ctl export`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    metal3ctl export host-0 host-1 > moved.yaml\n  \
+    metal3ctl apply -f moved.yaml --store other.db   # adopted, not re-inspected\n  \
+    metal3ctl delete bmh host-0 --wait                # detached: no deprovisioning")]
+pub struct ExportArgs {
+    /// Hosts (BareMetalHost names) to move.
+    #[arg(required = true)]
+    hosts: Vec<String>,
+    /// How long to wait for the hosts to be detached.
+    #[arg(long, value_name = "TIMEOUT", default_value = "5m",
+          value_parser = crate::store_cmd::delete::parse_duration)]
+    wait: std::time::Duration,
+    #[command(flatten)]
+    opts: StoreOpts,
+}
+
+/// Metadata not carried over to another store.
+const NOT_EXPORTED: &[&str] = &[
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "finalizers",
+    "ownerReferences",
+];
+
+fn strip_for_export(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        for f in NOT_EXPORTED {
+            meta.remove(*f);
+        }
+    }
+    if let Some(map) = obj.as_object_mut() {
+        map.remove("status");
+    }
+}
+
+/// Runs `export`: Metal³'s move procedure. Detaches the hosts, waits until
+/// they are detached, then prints each host (without the detached annotation,
+/// with its status in `baremetalhost.metal3.io/status`) and its BMC Secret.
+pub fn export(args: ExportArgs) -> VerbResult {
+    let store: Arc<dyn Store> = Arc::new(args.opts.open()?);
+    let keys: Vec<ObjectKey> = args.hosts.iter().map(|h| host_key(&args.opts, h)).collect();
+    for key in &keys {
+        edit_host(store.as_ref(), key, |v| {
+            set_annotation(v, annotations::DETACHED, Some(""))
+        })?;
+        eprintln!("baremetalhost.metal3.io/{} detach requested", key.name);
+    }
+    // Progress goes to stderr: stdout is the exported manifest.
+    let code = super::settle_to(store.clone(), &keys, args.wait, false)?;
+    if code != std::process::ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    let mut docs: Vec<Value> = Vec::new();
+    for key in &keys {
+        let mut host = store.get(key)?;
+        let detached = host
+            .pointer("/status/operationalStatus")
+            .and_then(Value::as_str)
+            == Some("detached");
+        if !detached {
+            return Err(fail(format!(
+                "{}: not detached (state {})",
+                key.name,
+                host.pointer("/status/provisioning/state")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+            )));
+        }
+        let status = serde_json::to_string(&host["status"])?;
+        set_annotation(&mut host, annotations::DETACHED, None);
+        set_annotation(&mut host, annotations::STATUS, Some(&status));
+        let secret = host
+            .pointer("/spec/bmc/credentialsName")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(|s| ObjectKey::new("Secret", &key.namespace, s));
+        if let Some(skey) = secret {
+            let mut s = store.get(&skey)?;
+            strip_for_export(&mut s);
+            docs.push(s);
+        }
+        strip_for_export(&mut host);
+        docs.push(host);
+    }
+    let text = metal3_hostmodel::yaml::to_string_multi(&docs)
+        .map_err(|e| fail(format!("cannot write YAML: {}", e.message)))?;
+    print!("{text}");
+    Ok(std::process::ExitCode::SUCCESS)
+}
