@@ -68,7 +68,16 @@ pub fn run(args: DeleteArgs) -> VerbResult {
     if info.kind == "BareMetalHost" {
         // The host's finalizer is the engine's: run it for this host.
         let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(store);
-        let code = crate::host_cmd::settle(store.clone(), std::slice::from_ref(&key), timeout)?;
+        let settled = crate::host_cmd::settle(store.clone(), std::slice::from_ref(&key), timeout);
+        let code = match settled {
+            Ok(code) => code,
+            Err(e) => {
+                let left = store.get(&key).map(|o| finalizers(&o)).unwrap_or_default();
+                return Err(fail(format!(
+                    "{key}: not deleted (finalizers: {left}): {e}"
+                )));
+            }
+        };
         return match store.get(&key) {
             Err(e) if e.is_not_found() => {
                 println!("{what} deleted");
