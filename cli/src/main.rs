@@ -36,6 +36,7 @@ enum Command {
     /// Set or remove annotations of a stored object.
     Annotate(store_cmd::annotate::AnnotateArgs),
     /// Run the host engine as a controller over the store.
+    #[command(after_help = "Examples:\n  metal3ctl controller run --concurrency 4")]
     Controller(host_cmd::controller::ControllerArgs),
     /// Apply hosts and their Secrets, then run the engine until they are available.
     Enroll(host_cmd::verbs::EnrollArgs),

@@ -251,3 +251,49 @@ async fn export_then_apply_adopts_without_inspection() {
     assert!(!ctl(&a, &["get", "bmh", "h2"], None).status.success());
     assert!(ctl(&b, &["get", "bmh", "h2"], None).status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_run_picks_up_plain_writes_and_stops_on_sigterm() {
+    let s = Sushy::start(false).await;
+    let dir = Dir::new("controller");
+    let store = dir.0.join("store.db");
+    let file = dir.0.join("h1.yaml");
+    std::fs::write(&file, manifest(&s, "h1", 1, USER, PASS)).unwrap();
+    let mut controller = Command::new(env!("CARGO_BIN_EXE_metal3ctl"))
+        .args(["controller", "run", "--concurrency", "2"])
+        .env("METAL3CTL_STORE", &store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Plain writes (no --wait): the running controller does the work.
+    ok(&store, &["apply", "-f", file.to_str().unwrap()]);
+    let mut reached = false;
+    for _ in 0..600 {
+        if state(&store, "h1") == "available" {
+            reached = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(reached, "{}", host_json(&store, "h1"));
+    ok(&store, &["power", "on", "h1"]);
+    let mut on = false;
+    for _ in 0..600 {
+        if raw_power(&s, 1).await == "On" && host_json(&store, "h1")["status"]["poweredOn"] == true
+        {
+            on = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(on, "{}", host_json(&store, "h1"));
+    let killed = Command::new("kill")
+        .args(["-TERM", &controller.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = controller.wait().unwrap();
+    assert!(status.success(), "controller exit: {status:?}");
+    let _ = controller.stderr.take();
+}

@@ -163,6 +163,7 @@ pub fn settle_to(
         .iter()
         .map(|k| (k.clone(), current(store.as_ref(), k)))
         .collect();
+    let initial = last.clone();
     let result = runtime.block_on(async {
         let run = engine.run_hosts_until_settled(keys, timeout);
         tokio::pin!(run);
@@ -176,6 +177,16 @@ pub fn settle_to(
         }
     });
     report(store.as_ref(), keys, &mut last, stdout);
+    for (k, state) in &last {
+        if initial.get(k) == Some(state) {
+            let line = format!("{}: {state} (no state change)", k.name);
+            if stdout {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    }
     result?;
     let mut failed = false;
     for k in keys {

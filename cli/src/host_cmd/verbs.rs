@@ -207,8 +207,10 @@ pub struct PowerArgs {
 #[derive(Debug, Subcommand)]
 enum PowerTo {
     /// Set spec.online=true.
+    #[command(after_help = "Examples:\n  metal3ctl power on host-0 --wait")]
     On(HostArgs),
     /// Set spec.online=false.
+    #[command(after_help = "Examples:\n  metal3ctl power off host-0 --wait=5m")]
     Off(HostArgs),
 }
 
