@@ -139,6 +139,12 @@ async fn live_iso_lifecycle_through_the_cli() {
         "{table}"
     );
 
+    // A missing host is refused before anything is written.
+    let missing = ctl(&store, &["provision", "nope", "--image", &iso], None);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("\"nope\" not found"));
+    let ud = dir.0.join("user-data.yaml");
+    std::fs::write(&ud, "#cloud-config\nhostname: h0\n").unwrap();
     let out = ok(
         &store,
         &[
@@ -148,9 +154,20 @@ async fn live_iso_lifecycle_through_the_cli() {
             &iso,
             "--format",
             "live-iso",
+            "--user-data",
+            ud.to_str().unwrap(),
             "--wait",
         ],
     );
+    let h = host_json(&store, "h0");
+    assert_eq!(h["spec"]["userData"]["name"], "h0-user-data", "{h}");
+    assert_eq!(h["spec"]["image"]["url"], iso.as_str(), "{h}");
+    let secret: Value = serde_json::from_str(&ok(
+        &store,
+        &["get", "secret", "h0-user-data", "-o", "json"],
+    ))
+    .unwrap();
+    assert!(secret["data"]["userData"].is_string(), "{secret}");
     assert!(out.contains("→ provisioned"), "{out}");
     assert_eq!(state(&store, "h0"), "provisioned");
     let cd = raw_cd(&s, 0).await;
