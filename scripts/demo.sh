@@ -63,18 +63,43 @@ python3 -m http.server "$hport" --bind 127.0.0.1 --directory "$work/www" >"$work
 pids+=($!)
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$rport/redfish/v1/" >/dev/null 2>&1 && break; sleep 0.1; done
 raddr="redfish-virtualmedia+http://127.0.0.1:$rport/redfish/v1/Systems/27946b59-9e44-4fa7-8e91-f3527a1ef001"
+echo "(the host lifecycle through the store: the engine drives sushy with the direct provisioner)"
+cat > "$work/node-0.yaml" <<YAML
+apiVersion: v1
+kind: Secret
+metadata:
+  name: node-0-bmc
+  namespace: demo
+type: Opaque
+stringData:
+  username: admin
+  password: password
+---
+apiVersion: metal3.io/v1alpha1
+kind: BareMetalHost
+metadata:
+  name: node-0
+  namespace: demo
+spec:
+  online: false
+  bootMACAddress: "00:5c:52:31:3a:01"
+  automatedCleaningMode: disabled
+  bmc:
+    address: "$raddr"
+    credentialsName: node-0-bmc
+YAML
+say "$m3" enroll -f "$work/node-0.yaml"
+say "$m3" get bmh -n demo
+say "$m3" provision node-0 -n demo --image "http://127.0.0.1:$hport/live.iso" --format live-iso --wait
+echo "(the BMC itself, as witness: the ISO is inserted and the machine is on)"
 export METAL3_BMC_USERNAME=admin METAL3_BMC_PASSWORD=password
-if "$m3" bmc power --help >/dev/null 2>&1; then
-  say "$m3" bmc power status --address "$raddr" -o json
-  say "$m3" bmc media insert "http://127.0.0.1:$hport/live.iso" --address "$raddr"
-  say "$m3" bmc media status --address "$raddr"
-  say "$m3" bmc boot --device cd --address "$raddr"
-  say "$m3" bmc power on --wait=60 --address "$raddr"
-  say "$m3" bmc inventory --address "$raddr" -o json
-  say "$m3" bmc power off --wait=60 --address "$raddr"
-  say "$m3" bmc media eject --address "$raddr"
-  echo "(sushy-tools served $(grep -c 'HTTP/1.1"' "$work/sushy.log") Redfish requests)"
-fi
+say "$m3" bmc media status --address "$raddr"
+say "$m3" bmc power status --address "$raddr" -o json
+say "$m3" reboot node-0 -n demo --wait
+say "$m3" deprovision node-0 -n demo --wait
+say "$m3" describe bmh node-0 -n demo
+say "$m3" delete bmh node-0 -n demo --wait
+echo "(sushy-tools served $(grep -c 'HTTP/1.1"' "$work/sushy.log") Redfish requests)"
 
 echo
 echo "== 4. IPMI BMC (ipmi_sim on 127.0.0.1, ipmitool as witness)"

@@ -3,6 +3,7 @@
 //! Argument parsing, output and wiring only; the logic lives in the library crates.
 
 mod bmc;
+mod host_cmd;
 mod store_cmd;
 mod validate;
 
@@ -34,6 +35,31 @@ enum Command {
     Delete(store_cmd::delete::DeleteArgs),
     /// Set or remove annotations of a stored object.
     Annotate(store_cmd::annotate::AnnotateArgs),
+    /// Run the host engine as a controller over the store.
+    #[command(after_help = "Examples:\n  metal3ctl controller run --concurrency 4")]
+    Controller(host_cmd::controller::ControllerArgs),
+    /// Apply hosts and their Secrets, then run the engine until they are available.
+    Enroll(host_cmd::verbs::EnrollArgs),
+    /// Provision a host with an image (sets spec.image and online=true).
+    Provision(host_cmd::verbs::ProvisionArgs),
+    /// Deprovision a host (removes spec.image and spec.customDeploy).
+    #[command(after_help = "Examples:\n  metal3ctl deprovision host-0 --wait")]
+    Deprovision(host_cmd::verbs::HostArgs),
+    /// Power a host on or off (spec.online).
+    Power(host_cmd::verbs::PowerArgs),
+    /// Reboot a host (reboot.metal3.io annotation).
+    Reboot(host_cmd::verbs::RebootArgs),
+    /// Inspect a host again (inspect.metal3.io annotation).
+    #[command(after_help = "Examples:\n  metal3ctl inspect host-0 --wait")]
+    Inspect(host_cmd::verbs::HostArgs),
+    /// Detach a host from management (baremetalhost.metal3.io/detached annotation).
+    #[command(after_help = "Examples:\n  metal3ctl detach host-0 --wait")]
+    Detach(host_cmd::verbs::HostArgs),
+    /// Attach a detached host again (removes the detached annotation).
+    #[command(after_help = "Examples:\n  metal3ctl attach host-0 --wait")]
+    Attach(host_cmd::verbs::HostArgs),
+    /// Move hosts out of this store: detach them and print them with their status and BMC Secrets.
+    Export(host_cmd::verbs::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +72,16 @@ fn main() -> ExitCode {
         Command::Describe(args) => store_cmd::describe::run(args),
         Command::Delete(args) => store_cmd::delete::run(args),
         Command::Annotate(args) => store_cmd::annotate::run(args),
+        Command::Controller(args) => host_cmd::controller::run(args),
+        Command::Enroll(args) => host_cmd::verbs::enroll(args),
+        Command::Provision(args) => host_cmd::verbs::provision(args),
+        Command::Deprovision(args) => host_cmd::verbs::deprovision(args),
+        Command::Power(args) => host_cmd::verbs::power(args),
+        Command::Reboot(args) => host_cmd::verbs::reboot(args),
+        Command::Inspect(args) => host_cmd::verbs::inspect(args),
+        Command::Detach(args) => host_cmd::verbs::detach(args),
+        Command::Attach(args) => host_cmd::verbs::attach(args),
+        Command::Export(args) => host_cmd::verbs::export(args),
     };
     match result {
         Ok(code) => code,

@@ -452,17 +452,17 @@ fn annotate_like_kubectl() {
 #[test]
 fn delete_with_finalizers_and_wait() {
     let env = Env::new();
-    let host = "apiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata:\n  name: fin\n  finalizers: [baremetalhost.metal3.io]\nspec:\n  online: true\n";
+    let host = "apiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata:\n  name: fin\n  finalizers: [baremetalhost.metal3.io, example.com/keep]\nspec:\n  online: true\n";
     let f = env.write("fin.yaml", host);
     env.ok(&["apply", "-f", &f]);
     let out = env.ok(&["delete", "bmh", "fin"]);
-    assert_eq!(out, "baremetalhost.metal3.io \"fin\" marked for deletion (finalizers: baremetalhost.metal3.io)\n");
-    // Times out while the finalizer stays.
+    assert_eq!(out, "baremetalhost.metal3.io \"fin\" marked for deletion (finalizers: baremetalhost.metal3.io, example.com/keep)\n");
+    // Times out while a finalizer that is not the engine's stays.
     let start = std::time::Instant::now();
     let out = env.run(&["delete", "bmh", "fin", "--wait=300ms"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("timed out") && stderr(&out).contains("baremetalhost.metal3.io"),
+        stderr(&out).contains("timed out") && stderr(&out).contains("example.com/keep"),
         "{}",
         stderr(&out)
     );

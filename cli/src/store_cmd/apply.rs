@@ -67,6 +67,19 @@ const SERVER_META: &[&str] = &[
 
 /// Runs `apply`.
 pub fn run(args: ApplyArgs) -> VerbResult {
+    apply(&args).map(|(code, _)| code)
+}
+
+impl ApplyArgs {
+    /// The store options of the apply.
+    pub fn store_opts(&self) -> &StoreOpts {
+        &self.opts
+    }
+}
+
+/// Applies the inputs of `args`; returns the exit code and the keys written
+/// (none if the input was refused).
+pub fn apply(args: &ApplyArgs) -> Result<(ExitCode, Vec<ObjectKey>), Box<dyn std::error::Error>> {
     let options = ParseOptions {
         strict: !args.lenient,
     };
@@ -105,7 +118,7 @@ pub fn run(args: ApplyArgs) -> VerbResult {
         keys.push(key);
     }
     if !errors.is_empty() {
-        return Ok(refuse(&errors));
+        return Ok((refuse(&errors), Vec::new()));
     }
     if objects.is_empty() {
         return Err(fail("no objects passed to apply"));
@@ -113,7 +126,7 @@ pub fn run(args: ApplyArgs) -> VerbResult {
     let store = args.opts.open()?;
     let errors = validate(&store, &keys, &objects)?;
     if !errors.is_empty() {
-        return Ok(refuse(&errors));
+        return Ok((refuse(&errors), Vec::new()));
     }
     let mut out = std::io::stdout().lock();
     for (key, obj) in keys.iter().zip(objects) {
@@ -126,7 +139,7 @@ pub fn run(args: ApplyArgs) -> VerbResult {
             key.name
         )?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok((ExitCode::SUCCESS, keys))
 }
 
 /// Prints every problem and says that nothing was written.

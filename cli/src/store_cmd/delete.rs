@@ -20,7 +20,7 @@ pub struct DeleteArgs {
     kind: String,
     /// Object name.
     name: String,
-    /// Wait until the object is gone (finalizers removed); the default timeout is 60s.
+    /// Wait until the object is gone (finalizers removed; for a BareMetalHost the engine runs for it); the default timeout is 60s.
     #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, require_equals = true,
           default_missing_value = "60s", value_parser = parse_duration)]
     wait: Option<Duration>,
@@ -65,6 +65,37 @@ pub fn run(args: DeleteArgs) -> VerbResult {
     let Some(timeout) = args.wait else {
         return Ok(ExitCode::SUCCESS);
     };
+    if info.kind == "BareMetalHost" {
+        // The host's finalizer is the engine's: run it for this host.
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(store);
+        let settled = crate::host_cmd::settle(store.clone(), std::slice::from_ref(&key), timeout);
+        let code = match settled {
+            Ok(code) => code,
+            Err(e) => {
+                let left = store.get(&key).map(|o| finalizers(&o)).unwrap_or_default();
+                return Err(fail(format!(
+                    "{key}: not deleted (finalizers: {left}): {e}"
+                )));
+            }
+        };
+        return match store.get(&key) {
+            Err(e) if e.is_not_found() => {
+                println!("{what} deleted");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Err(e.into()),
+            Ok(obj) => {
+                if code == ExitCode::SUCCESS {
+                    Err(fail(format!(
+                        "{key}: still present (finalizers: {})",
+                        finalizers(&obj)
+                    )))
+                } else {
+                    Ok(code)
+                }
+            }
+        };
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;

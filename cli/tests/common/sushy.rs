@@ -1,0 +1,308 @@
+//! sushy-emulator harness (copied from provisioning/tests/common/sushy.rs): fake-driver
+//! config with three systems, bcrypt htpasswd, optional TLS with a test CA,
+//! fresh state dir, killed on drop.
+
+// Each including target uses a subset of these helpers.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use metal3_bmc::address::BmcAddress;
+use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
+use metal3_bmc::Credentials;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const USER: &str = "admin";
+pub const PASS: &str = "s3cr3t-pw";
+pub const SYS: [&str; 3] = [
+    "27946b59-9e44-4fa7-8e91-f3527a1ef001",
+    "27946b59-9e44-4fa7-8e91-f3527a1ef002",
+    "27946b59-9e44-4fa7-8e91-f3527a1ef003",
+];
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn venv() -> PathBuf {
+    std::env::var_os("METAL3_PEERS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"))
+}
+
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running sushy-emulator with its own state dir; killed on drop.
+pub struct Sushy {
+    child: Child,
+    /// Config, state, certificates and the request log.
+    pub dir: PathBuf,
+    /// Listening port on 127.0.0.1.
+    pub port: u16,
+    tls: bool,
+}
+
+pub static SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl Sushy {
+    pub async fn start(tls: bool) -> Sushy {
+        let bin = venv().join("bin/sushy-emulator");
+        assert!(
+            bin.exists(),
+            "{} not found: run `bash scripts/setup-peers.sh` (or set METAL3_PEERS_VENV)",
+            bin.display()
+        );
+        let dir = std::env::temp_dir().join(format!(
+            "metal3-sushy-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        // sushy-tools only accepts bcrypt entries in its htpasswd file.
+        let hash = run(Command::new(venv().join("bin/python")).args([
+            "-c",
+            "import bcrypt,sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(4)).decode())",
+            PASS,
+        ]));
+        std::fs::write(dir.join("htpasswd"), format!("{USER}:{}\n", hash.trim())).unwrap();
+        let port = free_port();
+        let mut conf = format!(
+            "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n\
+             SUSHY_EMULATOR_LISTEN_PORT = {port}\n\
+             SUSHY_EMULATOR_FAKE_DRIVER = True\n\
+             SUSHY_EMULATOR_STATE_DIR = '{state}'\n\
+             SUSHY_EMULATOR_AUTH_FILE = '{auth}'\n\
+             SUSHY_EMULATOR_FAKE_SYSTEMS = [\n",
+            state = dir.join("state").display(),
+            auth = dir.join("htpasswd").display(),
+        );
+        for (i, uuid) in SYS.iter().enumerate() {
+            conf.push_str(&format!(
+                "  {{'uuid': '{uuid}', 'name': 'node-{i}', 'power_state': 'Off', \
+                 'nics': [{{'mac': '00:5c:52:31:3a:0{i}', 'ip': '172.22.0.10{i}'}}]}},\n"
+            ));
+        }
+        conf.push_str("]\n");
+        if tls {
+            make_certs(&dir);
+            conf.push_str(&format!(
+                "SUSHY_EMULATOR_SSL_CERT = '{}'\nSUSHY_EMULATOR_SSL_KEY = '{}'\n",
+                dir.join("cert.pem").display(),
+                dir.join("key.pem").display()
+            ));
+        }
+        std::fs::write(dir.join("conf.py"), conf).unwrap();
+        let log = std::fs::File::create(dir.join("sushy.log")).unwrap();
+        let child = Command::new(&bin)
+            .arg("--config")
+            .arg(dir.join("conf.py"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let s = Sushy {
+            child,
+            dir,
+            port,
+            tls,
+        };
+        s.wait_ready().await;
+        s
+    }
+
+    pub fn base(&self) -> String {
+        let carrier = if self.tls { "https" } else { "http" };
+        format!("{carrier}://127.0.0.1:{}", self.port)
+    }
+
+    pub fn address(&self, path: &str) -> BmcAddress {
+        let carrier = if self.tls { "https" } else { "http" };
+        BmcAddress::parse(&format!(
+            "redfish+{carrier}://127.0.0.1:{}{path}",
+            self.port
+        ))
+        .unwrap()
+    }
+
+    pub fn system_address(&self, i: usize) -> BmcAddress {
+        self.address(&format!("/redfish/v1/Systems/{}", SYS[i]))
+    }
+
+    /// An HTTP client independent of ours (no sessions, no retries).
+    pub fn raw(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap()
+    }
+
+    pub async fn raw_get(&self, path: &str) -> Value {
+        let r = self
+            .raw()
+            .get(format!("{}{path}", self.base()))
+            .basic_auth(USER, Some(PASS))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    pub async fn wait_ready(&self) {
+        let start = Instant::now();
+        loop {
+            let r = self
+                .raw()
+                .get(format!("{}/redfish/v1/", self.base()))
+                .basic_auth(USER, Some(PASS))
+                .send()
+                .await;
+            if matches!(&r, Ok(r) if r.status().is_success()) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "sushy-emulator not ready after 60 s; log: {}",
+                std::fs::read_to_string(self.dir.join("sushy.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+}
+
+impl Drop for Sushy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A test CA and a server certificate for IP 127.0.0.1 signed by it.
+pub fn make_certs(dir: &Path) {
+    let d = |f: &str| dir.join(f).display().to_string();
+    run(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=metal3-test-ca",
+        "-keyout",
+        &d("ca.key"),
+        "-out",
+        &d("ca.pem"),
+    ]));
+    run(Command::new("openssl").args([
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &d("key.pem"),
+        "-out",
+        &d("leaf.csr"),
+    ]));
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(Command::new("openssl").args([
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        &d("leaf.csr"),
+        "-CA",
+        &d("ca.pem"),
+        "-CAkey",
+        &d("ca.key"),
+        "-CAcreateserial",
+        "-extfile",
+        &d("ext.cnf"),
+        "-out",
+        &d("cert.pem"),
+    ]));
+}
+
+pub fn creds() -> Credentials {
+    Credentials::new(USER, PASS)
+}
+
+pub fn quick() -> RedfishOptions {
+    RedfishOptions {
+        request_timeout: Duration::from_secs(30),
+        ..RedfishOptions::default()
+    }
+}
+
+pub async fn connect(s: &Sushy, i: usize) -> RedfishClient {
+    RedfishClient::connect(&s.system_address(i), &creds(), quick())
+        .await
+        .unwrap()
+}
+
+/// Serves `body` for any GET/HEAD on 127.0.0.1 (the ISO sushy downloads).
+pub async fn serve_file(body: Vec<u8>) -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = l.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                if !buf.starts_with(b"HEAD") {
+                    let _ = sock.write_all(&body).await;
+                }
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    port
+}
