@@ -6,7 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "common/sushy.rs"]
+// The sushy-tools harness shared with the bmc and provisioning tests.
+#[path = "../../bmc/tests/support/sushy.rs"]
 mod sushy;
 
 use std::io::Write;
