@@ -324,12 +324,16 @@ fn describe_bmh(out: &mut String, h: &Value) {
             .unwrap_or_default();
         line(out, 2, "NICs", &nics.len().to_string());
         for n in nics {
+            let speed = match scalar(n, "/speedGbps") {
+                sp if sp.is_empty() => sp,
+                sp => format!("{sp}Gbps"),
+            };
             let text = format!(
-                "{} {} {} {}Gbps{}",
+                "{} {} {} {}{}",
                 s(n, "/name"),
                 s(n, "/mac"),
                 s(n, "/ip"),
-                scalar(n, "/speedGbps"),
+                speed,
                 if n.get("pxe").and_then(Value::as_bool) == Some(true) {
                     " pxe"
                 } else {
@@ -403,7 +407,8 @@ mod tests {
             "spec": {"online": true, "bmc": {"address": "ipmi://1.2.3.4"}, "bootMACAddress": "aa:bb:cc:dd:ee:ff"},
             "status": {"provisioning": {"state": "available", "ID": "uuid-1"}, "poweredOn": false,
                        "hardware": {"ramMebibytes": 8192, "cpu": {"count": 4, "model": "Xeon", "arch": "x86_64", "clockMegahertz": 2000.0},
-                                    "nics": [{"name": "eth0", "mac": "aa:bb:cc:dd:ee:ff", "speedGbps": 10, "pxe": true}],
+                                    "nics": [{"name": "eth0", "mac": "aa:bb:cc:dd:ee:ff", "speedGbps": 10, "pxe": true},
+                                             {"name": "eth1", "mac": "aa:bb:cc:dd:ee:01"}],
                                     "storage": [{"name": "/dev/sda", "type": "SSD", "sizeBytes": 500000000000u64}]},
                        "operationHistory": {"register": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z"}}}}),
             &[],
@@ -417,6 +422,8 @@ mod tests {
             "RAM:                    8 GiB",
             "CPU:                    4 x Xeon (x86_64, 2000.0 MHz)",
             "eth0 aa:bb:cc:dd:ee:ff 10Gbps pxe",
+            // No speed reported: no dangling unit.
+            "-:                    eth1 aa:bb:cc:dd:ee:01\n",
             "/dev/sda SSD 500 GB",
             "Register:               2026-01-01T00:00:00Z .. 2026-01-01T00:01:00Z",
             "Events:                   <none>",
