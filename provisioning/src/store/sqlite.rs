@@ -477,9 +477,7 @@ fn connect(path: &Path, display: &str, options: &SqliteOptions) -> Result<Connec
     // The busy timeout must be set first: switching to WAL takes a lock too.
     conn.busy_timeout(options.busy_timeout)
         .map_err(err("set busy_timeout"))?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(err("enable WAL"))?;
+    let mode = enable_wal(&conn, options.busy_timeout).map_err(err("enable WAL"))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Unsupported {
             path: display.to_string(),
@@ -491,6 +489,31 @@ fn connect(path: &Path, display: &str, options: &SqliteOptions) -> Result<Connec
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;")
         .map_err(err("set synchronous"))?;
     Ok(conn)
+}
+
+/// Switches to WAL, retrying while another process holds the lock.
+///
+/// SQLite answers "database is locked" to a journal-mode change at once,
+/// without calling the busy handler, when a second process is opening the
+/// same new file at the same moment; so the wait is done here, bounded by the
+/// same busy timeout.
+fn enable_wal(conn: &Connection, timeout: Duration) -> rusqlite::Result<String> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && start.elapsed() < timeout =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`], refusing files from newer builds.
