@@ -171,7 +171,7 @@ async fn client(vendor: &str, path: &str) -> (RedfishClient, Log) {
 #[tokio::test]
 async fn dell_discovery_session_and_inventory() {
     let (c, log) = client("dell", "").await;
-    assert_eq!(c.vendor(), Vendor::Dell);
+    assert_eq!(c.vendor().await.unwrap(), Vendor::Dell);
     assert_eq!(c.system_path(), "/redfish/v1/Systems/System.Embedded.1");
     assert_eq!(c.power_state().await.unwrap(), PowerState::On);
     let inv = c.inventory().await.unwrap();
@@ -223,7 +223,7 @@ async fn dell_discovery_session_and_inventory() {
 #[tokio::test]
 async fn hpe_lenovo_supermicro_inventory() {
     let (c, _) = client("hpe", "").await;
-    assert_eq!(c.vendor(), Vendor::Hpe);
+    assert_eq!(c.vendor().await.unwrap(), Vendor::Hpe);
     let h = c.inventory().await.unwrap().hardware;
     assert_eq!(h.system_vendor.product_name, "ProLiant DL385 Gen10 Plus v2");
     assert_eq!(
@@ -250,7 +250,7 @@ async fn hpe_lenovo_supermicro_inventory() {
     );
 
     let (c, _) = client("lenovo", "/redfish/v1/Systems/1").await;
-    assert_eq!(c.vendor(), Vendor::Lenovo);
+    assert_eq!(c.vendor().await.unwrap(), Vendor::Lenovo);
     let h = c.inventory().await.unwrap().hardware;
     assert_eq!((h.cpu.count, h.cpu.clock_megahertz), (128, 3600.0));
     assert_eq!(h.ram_mebibytes, 1024 * 1024);
@@ -264,7 +264,7 @@ async fn hpe_lenovo_supermicro_inventory() {
     );
 
     let (c, _) = client("supermicro", "").await;
-    assert_eq!(c.vendor(), Vendor::Supermicro);
+    assert_eq!(c.vendor().await.unwrap(), Vendor::Supermicro);
     let inv = c.inventory().await.unwrap();
     let h = inv.hardware;
     assert_eq!(h.cpu.model, "Intel(R) Xeon(R) Platinum 8462Y+");

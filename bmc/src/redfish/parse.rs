@@ -41,6 +41,27 @@ pub(crate) fn is_expanded(member: &Value) -> bool {
         .is_some_and(|o| o.keys().any(|k| !k.starts_with("@odata")))
 }
 
+/// Whether `body` is the resource at `path` (an action or PATCH that
+/// answers 200 with the resource, which then serves as the read-back).
+pub(crate) fn is_resource(body: &Value, path: &str) -> bool {
+    str_at(body, "@odata.id")
+        .is_some_and(|id| id.trim_end_matches('/') == path.trim_end_matches('/'))
+}
+
+/// The managers of a system (`Links.ManagedBy`).
+pub(crate) fn managers(system: &Value) -> Vec<String> {
+    system
+        .get("Links")
+        .and_then(|l| l.get("ManagedBy"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| str_at(m, "@odata.id").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The Redfish error text of an error body: every
 /// `error.@Message.ExtendedInfo[].Message`, else `error.message`.
 pub fn error_message(body: &Value) -> Option<String> {
@@ -115,24 +136,64 @@ fn vendor_from_name(name: &str) -> Option<Vendor> {
         Some(Vendor::Nvidia)
     } else if n.contains("fujitsu") || n.contains("ts_fujitsu") {
         Some(Vendor::Fujitsu)
+    } else if n.contains("sushy") {
+        // sushy-tools (the emulator of Metal³'s development and CI setups)
+        // names itself in the system's Manufacturer: a known implementation
+        // without vendor quirks, no need to ask its manager.
+        Some(Vendor::Generic)
     } else {
         None
     }
 }
 
-/// Vendor from the service root `Vendor`, its `Oem` keys, then the
-/// manufacturer of the system or manager (older firmware lacks `Vendor`).
-pub fn detect_vendor(root: &Value, manufacturer: Option<&str>) -> Vendor {
-    if let Some(v) = str_at(root, "Vendor").and_then(vendor_from_name) {
-        return v;
-    }
-    if let Some(o) = root.get("Oem").and_then(Value::as_object) {
-        if let Some(v) = o.keys().find_map(|k| vendor_from_name(k)) {
-            return v;
-        }
-    }
-    manufacturer
+/// The vendor the service root names: its `Vendor` (Redfish 1.5+), else an
+/// `Oem` key.
+pub fn vendor_from_root(root: &Value) -> Option<Vendor> {
+    str_at(root, "Vendor")
         .and_then(vendor_from_name)
+        .or_else(|| oem_vendor(root))
+}
+
+fn oem_vendor(v: &Value) -> Option<Vendor> {
+    v.get("Oem")
+        .and_then(Value::as_object)
+        .and_then(|o| o.keys().find_map(|k| vendor_from_name(k)))
+}
+
+/// The vendor a ComputerSystem's `Manufacturer` names.
+pub fn vendor_from_system(system: &Value) -> Option<Vendor> {
+    str_at(system, "Manufacturer").and_then(vendor_from_name)
+}
+
+/// The vendor a Manager (the BMC itself) names: its `Manufacturer`, an
+/// `Oem` key (also under `Links`), or a product `Model` ("iLO 5",
+/// "Lenovo XClarity Controller", "iDRAC").
+pub fn vendor_from_manager(manager: &Value) -> Option<Vendor> {
+    str_at(manager, "Manufacturer")
+        .and_then(vendor_from_name)
+        .or_else(|| oem_vendor(manager))
+        .or_else(|| manager.get("Links").and_then(oem_vendor))
+        .or_else(|| {
+            let model = str_at(manager, "Model")?.to_ascii_lowercase();
+            if model.starts_with("ilo") {
+                Some(Vendor::Hpe)
+            } else if model.contains("idrac") {
+                Some(Vendor::Dell)
+            } else if model.contains("xclarity") {
+                Some(Vendor::Lenovo)
+            } else if model.contains("irmc") {
+                Some(Vendor::Fujitsu)
+            } else {
+                vendor_from_name(&model)
+            }
+        })
+}
+
+/// Vendor from the service root, else a manufacturer name (of the system
+/// or the manager), else [`Vendor::Generic`].
+pub fn detect_vendor(root: &Value, manufacturer: Option<&str>) -> Vendor {
+    vendor_from_root(root)
+        .or_else(|| manufacturer.and_then(vendor_from_name))
         .unwrap_or(Vendor::Generic)
 }
 
