@@ -15,6 +15,7 @@ use std::time::Duration;
 use metal3_bmc::address::BmcAddress;
 use metal3_bmc::redfish::hardware::DiskType;
 use metal3_bmc::redfish::parse::Vendor;
+use metal3_bmc::redfish::quirks;
 use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
 use metal3_bmc::{BmcErrorKind, Credentials, PowerBootControl, PowerState};
 use serde_json::Value;
@@ -66,6 +67,12 @@ type Log = Arc<Mutex<Vec<(String, String, &'static str)>>>;
 /// other request is refused with 405. Requests need the session token or
 /// basic auth.
 async fn serve(vendor: &str) -> (u16, Log) {
+    serve_edited(vendor, |_, _| {}).await
+}
+
+/// [`serve`], with `edit(path, body)` applied to every body served (to
+/// play firmware that leaves fields out).
+async fn serve_edited(vendor: &str, edit: fn(&str, &mut Value)) -> (u16, Log) {
     let root = mockups().join(vendor);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
@@ -123,6 +130,7 @@ async fn serve(vendor: &str) -> (u16, Log) {
                     }
                     "GET" => match load(&root, path) {
                         Some(mut v) => {
+                            edit(path, &mut v);
                             if query.contains("$expand") {
                                 if let Some(m) = v.get_mut("Members").and_then(Value::as_array_mut) {
                                     for item in m.iter_mut() {
@@ -349,4 +357,70 @@ async fn dropping_the_client_deletes_the_session() {
         "no DELETE of the session after drop: {:?}",
         log.lock().unwrap()
     );
+}
+
+/// Older firmware names no vendor in the service root, and OEM or whitebox
+/// systems no known manufacturer: the vendor then comes from the Manager
+/// (the BMC itself), read once and only when a quirk needs it.
+#[tokio::test]
+async fn vendor_from_the_manager_when_root_and_system_are_silent() {
+    fn anonymous(path: &str, v: &mut Value) {
+        let Some(o) = v.as_object_mut() else { return };
+        if path == "/redfish/v1" {
+            o.remove("Vendor");
+            o.remove("Oem");
+        }
+        // The system itself (/redfish/v1/Systems/<id>), not its parts.
+        if path.starts_with("/redfish/v1/Systems/") && path.matches('/').count() == 4 {
+            o.remove("Manufacturer");
+        }
+    }
+    let manager_reads = |log: &Log| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, p, _)| m == "GET" && p.starts_with("/redfish/v1/Managers/"))
+            .count()
+    };
+    let cases = [
+        ("dell", "", Vendor::Dell),
+        ("hpe", "", Vendor::Hpe),
+        ("lenovo", "/redfish/v1/Systems/1", Vendor::Lenovo),
+        ("supermicro", "", Vendor::Supermicro),
+        (
+            "nvidia_viking",
+            "/redfish/v1/Systems/HGX_Baseboard_0",
+            Vendor::Nvidia,
+        ),
+        // The DGX's manager is an AMI MegaRAC: no vendor with quirks.
+        ("nvidia_viking", "/redfish/v1/Systems/DGX", Vendor::Generic),
+    ];
+    for (vendor, path, want) in cases {
+        let (port, log) = serve_edited(vendor, anonymous).await;
+        let addr = BmcAddress::parse(&format!("redfish+http://127.0.0.1:{port}{path}")).unwrap();
+        let c = RedfishClient::connect(
+            &addr,
+            &Credentials::new("root", "calvin"),
+            RedfishOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(manager_reads(&log), 0, "{vendor}{path}: not needed yet");
+        assert_eq!(c.vendor().await.unwrap(), want, "{vendor}{path}");
+        assert_eq!(c.vendor().await.unwrap(), want, "{vendor}{path}");
+        assert_eq!(manager_reads(&log), 1, "{vendor}{path}: read once");
+        // The quirks follow the vendor found there: iDRAC and the others
+        // infer the SimpleUpdate target, generic services want Targets.
+        assert_eq!(
+            quirks::simple_update_needs_targets(want),
+            want == Vendor::Generic,
+            "{vendor}{path}"
+        );
+    }
+    // With the root naming the vendor, the manager is never read for it.
+    for vendor in ["dell", "hpe", "lenovo", "supermicro"] {
+        let (c, log) = client(vendor, "").await;
+        assert_ne!(c.vendor().await.unwrap(), Vendor::Generic, "{vendor}");
+        assert_eq!(manager_reads(&log), 0, "{vendor}");
+    }
 }
