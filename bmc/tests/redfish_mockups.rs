@@ -59,6 +59,54 @@ fn load(root: &Path, path: &str) -> Option<Value> {
     serde_json::from_slice(&std::fs::read(resolve(root, path)?).ok()?).ok()
 }
 
+/// `$levels=N` of an `$expand=.(...)` query (1 when absent).
+fn expand_levels(query: &str) -> u32 {
+    query
+        .split("$levels=")
+        .nth(1)
+        .and_then(|r| {
+            r.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(1)
+}
+
+/// `$expand=.` as DSP0266 has it: every reference of the resource outside
+/// `Links` (and `Oem`) replaced by the resource it names, `levels` deep.
+fn expand(root: &Path, v: &mut Value, levels: u32) {
+    if levels == 0 {
+        return;
+    }
+    if let Some(o) = v.as_object_mut() {
+        for (k, child) in o.iter_mut() {
+            if k != "Links" && k != "Oem" && !k.starts_with('@') {
+                expand_refs(root, child, levels);
+            }
+        }
+    }
+}
+
+fn expand_refs(root: &Path, v: &mut Value, levels: u32) {
+    match v {
+        Value::Array(items) => {
+            for item in items {
+                expand_refs(root, item, levels);
+            }
+        }
+        Value::Object(o) if o.len() == 1 && o.contains_key("@odata.id") => {
+            let id = o["@odata.id"].as_str().unwrap_or_default().to_string();
+            if let Some(mut full) = load(root, &id) {
+                expand(root, &mut full, levels - 1);
+                *v = full;
+            }
+        }
+        _ => {}
+    }
+}
+
 /// What the server saw: (method, path with query, auth kind).
 type Log = Arc<Mutex<Vec<(String, String, &'static str)>>>;
 
@@ -132,14 +180,7 @@ async fn serve_edited(vendor: &str, edit: fn(&str, &mut Value)) -> (u16, Log) {
                         Some(mut v) => {
                             edit(path, &mut v);
                             if query.contains("$expand") {
-                                if let Some(m) = v.get_mut("Members").and_then(Value::as_array_mut) {
-                                    for item in m.iter_mut() {
-                                        let id = item["@odata.id"].as_str().unwrap_or_default().to_string();
-                                        if let Some(full) = load(&root, &id) {
-                                            *item = full;
-                                        }
-                                    }
-                                }
+                                expand(&root, &mut v, expand_levels(query));
                             }
                             ("200 OK", "", v.to_string())
                         }
@@ -422,5 +463,36 @@ async fn vendor_from_the_manager_when_root_and_system_are_silent() {
         let (c, log) = client(vendor, "").await;
         assert_ne!(c.vendor().await.unwrap(), Vendor::Generic, "{vendor}");
         assert_eq!(manager_reads(&log), 0, "{vendor}");
+    }
+}
+
+/// Requests per inventory on real vendor trees: collections expanded one
+/// level; storage two levels where the service allows it (XCC, Supermicro,
+/// AMI), else one expanded read per controller with several drives (iDRAC)
+/// and one read per drive otherwise (iLO: one drive per controller).
+#[tokio::test]
+async fn inventory_requests_per_vendor() {
+    let cases = [
+        ("dell", "", 5, 3),
+        ("hpe", "", 21, 18),
+        ("lenovo", "/redfish/v1/Systems/1", 4, 4),
+        ("supermicro", "", 4, 8),
+        ("nvidia_viking", "/redfish/v1/Systems/DGX", 4, 0),
+    ];
+    for (vendor, path, requests, drives) in cases {
+        let (c, log) = client(vendor, path).await;
+        let before = log.lock().unwrap().len();
+        let inv = c.inventory().await.unwrap();
+        let seen: Vec<_> = log.lock().unwrap()[before..].to_vec();
+        assert_eq!(seen.len(), requests, "{vendor}: {seen:?}");
+        assert_eq!(inv.hardware.storage.len(), drives, "{vendor}");
+        assert!(inv.warnings.is_empty(), "{vendor}: {:?}", inv.warnings);
+        if matches!(vendor, "lenovo" | "supermicro") {
+            assert!(
+                seen.iter()
+                    .any(|(_, p, _)| p.ends_with("/Storage?$expand=.($levels=2)")),
+                "{vendor}: {seen:?}"
+            );
+        }
     }
 }

@@ -69,6 +69,8 @@ pub struct Inventory {
 /// How long a `PowerCycle` emulated as ForceOff + On waits for "off".
 const CYCLE_OFF_TIMEOUT: Duration = Duration::from_secs(120);
 const EXPAND: &str = "$expand=.($levels=1)";
+/// Two levels: a storage collection with its controllers and their drives.
+const EXPAND_2: &str = "$expand=.($levels=2)";
 /// Retries of a failing inventory subresource: one, not the full budget,
 /// because a failing part only costs a warning, and BMCs that fail a
 /// subresource (an unsupported Storage, a busy RAID controller) usually keep
@@ -349,10 +351,21 @@ impl RedfishClient {
     /// Some firmware advertises `ExpandQuery` yet refuses the query (400/501):
     /// then the plain collection is read.
     async fn collection(&self, path: &str, op: &str, retries: u32) -> Result<Value, BmcError> {
+        self.collection_expanded(path, op, retries, EXPAND).await
+    }
+
+    /// [`Self::collection`] with the given `$expand` query.
+    async fn collection_expanded(
+        &self,
+        path: &str,
+        op: &str,
+        retries: u32,
+        query: &str,
+    ) -> Result<Value, BmcError> {
         if self.expand {
             match self
                 .t
-                .get_retrying(&format!("{path}?{EXPAND}"), op, retries)
+                .get_retrying(&format!("{path}?{query}"), op, retries)
                 .await
             {
                 Ok(r) => return Ok(r.body),
@@ -370,7 +383,18 @@ impl RedfishClient {
         op: &str,
         retries: u32,
     ) -> Result<Vec<(String, Value)>, BmcError> {
-        let coll = self.collection(path, op, retries).await?;
+        self.members_expanded(path, op, retries, EXPAND).await
+    }
+
+    /// [`Self::members`] with the given `$expand` query.
+    async fn members_expanded(
+        &self,
+        path: &str,
+        op: &str,
+        retries: u32,
+        query: &str,
+    ) -> Result<Vec<(String, Value)>, BmcError> {
+        let coll = self.collection_expanded(path, op, retries, query).await?;
         let list = coll
             .get("Members")
             .and_then(Value::as_array)
@@ -620,30 +644,82 @@ impl RedfishClient {
         }
     }
 
+    /// The drives of one storage controller: those it came with expanded,
+    /// the others with one expanded read of the controller when it has
+    /// several (and the service expands), else one read per drive.
+    async fn controller_drives(
+        &self,
+        controller: &str,
+        c: &Value,
+        drives: &mut Vec<Value>,
+        warnings: &mut Vec<String>,
+    ) {
+        let entries = c
+            .get("Drives")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut links = Vec::new();
+        for d in entries {
+            if parse::is_expanded(&d) {
+                drives.push(d);
+            } else if let Some(id) = parse::str_at(&d, "@odata.id") {
+                links.push(id.to_string());
+            }
+        }
+        if links.len() >= 2 && self.expand {
+            let op = "read drives";
+            match self
+                .t
+                .get_retrying(&format!("{controller}?{EXPAND}"), op, PART_RETRIES)
+                .await
+            {
+                Ok(r) => {
+                    for d in r
+                        .body
+                        .get("Drives")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let id = parse::str_at(d, "@odata.id").unwrap_or_default();
+                        if parse::is_expanded(d) && links.iter().any(|l| l == id) {
+                            links.retain(|l| l != id);
+                            drives.push(d.clone());
+                        }
+                    }
+                }
+                Err(BmcError::Http { status, .. }) if quirks::expand_refused(status) => {}
+                Err(e) => warnings.push(format!("storage: {e}")),
+            }
+        }
+        for d in links {
+            match self.t.get_retrying(&d, "read a drive", PART_RETRIES).await {
+                Ok(r) => drives.push(r.body),
+                Err(e) => warnings.push(format!("storage: {e}")),
+            }
+        }
+    }
+
     async fn drives(&self, system: &Value, warnings: &mut Vec<String>) -> Option<Vec<Value>> {
         let mut storage_failed = None;
         if let Some(path) = parse::link(system, "Storage") {
-            match self.members(&path, "read storage", PART_RETRIES).await {
+            // Controllers and their drives in one request when the service
+            // expands two levels.
+            let query = if parse::expand_max_levels(&self.root) >= 2 {
+                EXPAND_2
+            } else {
+                EXPAND
+            };
+            match self
+                .members_expanded(&path, "read storage", PART_RETRIES, query)
+                .await
+            {
                 Ok(controllers) => {
                     let mut drives = Vec::new();
-                    for (_, c) in controllers {
-                        let links: Vec<String> = c
-                            .get("Drives")
-                            .and_then(Value::as_array)
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(|d| {
-                                        parse::str_at(d, "@odata.id").map(str::to_string)
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        for d in links {
-                            match self.t.get_retrying(&d, "read a drive", PART_RETRIES).await {
-                                Ok(r) => drives.push(r.body),
-                                Err(e) => warnings.push(format!("storage: {e}")),
-                            }
-                        }
+                    for (controller, c) in controllers {
+                        self.controller_drives(&controller, &c, &mut drives, warnings)
+                            .await;
                     }
                     return Some(drives);
                 }

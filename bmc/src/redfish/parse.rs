@@ -93,6 +93,20 @@ pub fn supports_expand(root: &Value) -> bool {
     flag("NoLinks") && flag("Levels")
 }
 
+/// How many levels `$expand` may go (`ExpandQuery.MaxLevels`); 1 when the
+/// service expands but does not say, 0 when it does not expand.
+pub fn expand_max_levels(root: &Value) -> u64 {
+    if !supports_expand(root) {
+        return 0;
+    }
+    root.get("ProtocolFeaturesSupported")
+        .and_then(|p| p.get("ExpandQuery"))
+        .and_then(|e| e.get("MaxLevels"))
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// The session collection to log in to, if the service has one.
 pub fn sessions_link(root: &Value) -> Option<String> {
     root.get("Links")
