@@ -31,26 +31,6 @@ use std::time::{Duration, Instant};
 use metal3_bmc::{BootDevice, BootMode, BootOverride, PowerAction, PowerBootControl};
 use sushy::*;
 
-/// The requests in the emulator's access log, as "METHOD /path STATUS".
-fn requests_in_log(s: &Sushy) -> Vec<String> {
-    std::fs::read_to_string(s.dir.join("sushy.log"))
-        .unwrap_or_default()
-        .lines()
-        // Error lines are wrapped in ANSI colour codes, so no leading quote.
-        .filter_map(|l| {
-            let start = ["GET /", "POST /", "PATCH /", "DELETE /", "PUT /"]
-                .iter()
-                .filter_map(|m| l.find(m))
-                .min()?;
-            let rest = &l[start..];
-            let proto = rest.find(" HTTP/1.")?;
-            let status = rest[proto..].split_whitespace().nth(1).unwrap_or("?");
-            let status: String = status.chars().filter(char::is_ascii_digit).collect();
-            Some(format!("{} {status}", &rest[..proto]))
-        })
-        .collect()
-}
-
 /// Folds the repeated system reads after a reset (the wait for the new
 /// power state) into one: returns the requests and the number folded.
 fn fold_polls(reqs: Vec<String>) -> (Vec<String>, usize) {
