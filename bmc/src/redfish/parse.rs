@@ -816,6 +816,46 @@ mod tests {
     }
 
     #[test]
+    fn vendor_from_manager_fields() {
+        let m = |v: Value| vendor_from_manager(&v);
+        assert_eq!(m(json!({"Model": "iLO 5"})), Some(Vendor::Hpe));
+        assert_eq!(
+            m(json!({"Model": "Lenovo XClarity Controller"})),
+            Some(Vendor::Lenovo)
+        );
+        assert_eq!(m(json!({"Model": "iDRAC 8"})), Some(Vendor::Dell));
+        assert_eq!(
+            m(json!({"Manufacturer": "Supermicro"})),
+            Some(Vendor::Supermicro)
+        );
+        assert_eq!(m(json!({"Oem": {"Hpe": {}}})), Some(Vendor::Hpe));
+        assert_eq!(
+            m(json!({"Links": {"Oem": {"Dell": {}}}})),
+            Some(Vendor::Dell)
+        );
+        // "Silo" is not iLO; an unknown BMC names no vendor.
+        assert_eq!(m(json!({"Model": "Silo 3"})), None);
+        assert_eq!(m(json!({"Model": "OpenBmc", "Oem": {"Ami": {}}})), None);
+        assert_eq!(
+            vendor_from_system(&json!({"Manufacturer": "Sushy Emulator"})),
+            Some(Vendor::Generic)
+        );
+    }
+
+    #[test]
+    fn expand_levels_from_the_root() {
+        let root = |e: Value| json!({"ProtocolFeaturesSupported": {"ExpandQuery": e}});
+        let full = json!({"NoLinks": true, "Levels": true, "MaxLevels": 3});
+        assert_eq!(expand_max_levels(&root(full)), 3);
+        assert_eq!(
+            expand_max_levels(&root(json!({"NoLinks": true, "Levels": true}))),
+            1
+        );
+        assert_eq!(expand_max_levels(&root(json!({"ExpandAll": true}))), 0);
+        assert_eq!(expand_max_levels(&json!({})), 0);
+    }
+
+    #[test]
     fn odd_values_do_not_panic() {
         for v in [
             json!(null),
@@ -995,6 +1035,11 @@ mod tests {
             let _ = firmware_component(&v);
             let _ = task_poll(200, &v);
             let _ = detect_vendor(&v, str_at(&v, "Vendor"));
+            let _ = vendor_from_manager(&v);
+            let _ = vendor_from_system(&v);
+            let _ = expand_max_levels(&v);
+            let _ = managers(&v);
+            let _ = is_resource(&v, "/s");
             let h = hardware_details(
                 &v,
                 &InventoryParts {
