@@ -367,7 +367,7 @@ async fn bios_firmware_secure_boot_reads() {
 
 #[tokio::test]
 async fn nvidia_viking_needs_a_system_path() {
-    let (port, _) = serve("nvidia_viking").await;
+    let (port, log) = serve("nvidia_viking").await;
     let addr = BmcAddress::parse(&format!("redfish+http://127.0.0.1:{port}")).unwrap();
     let e = RedfishClient::connect(
         &addr,
@@ -378,6 +378,15 @@ async fn nvidia_viking_needs_a_system_path() {
     .unwrap_err();
     assert_eq!(e.kind(), BmcErrorKind::InvalidRequest);
     assert!(e.to_string().contains("/redfish/v1/Systems/DGX"), "{e}");
+    // The session opened before the system lookup failed is closed.
+    assert!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|(m, p, _)| m == "DELETE" && p == "/redfish/v1/SessionService/Sessions/1"),
+        "{:?}",
+        log.lock().unwrap()
+    );
     let (c, _) = client("nvidia_viking", "/redfish/v1/Systems/DGX").await;
     assert_eq!(c.system_path(), "/redfish/v1/Systems/DGX");
     let inv = c.inventory().await.unwrap();

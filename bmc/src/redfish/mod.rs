@@ -189,17 +189,29 @@ impl RedfishClient {
             // No session service (sushy-tools, some old firmware): basic auth.
             t.login(&sessions, "log in").await?;
         }
-        let system_path = match address.redfish_system_id() {
-            Some(p) => format!("/{}", p.trim_matches('/')),
-            None => {
-                let systems = parse::link(&root, "Systems")
-                    .unwrap_or_else(|| "/redfish/v1/Systems".to_string());
-                let coll = t.get(&systems, "list systems").await?.body;
-                parse::choose_system(&parse::member_links(&coll))
-                    .map_err(|d| invalid(&t.bmc, "select the system", d))?
+        let found = async {
+            let system_path = match address.redfish_system_id() {
+                Some(p) => format!("/{}", p.trim_matches('/')),
+                None => {
+                    let systems = parse::link(&root, "Systems")
+                        .unwrap_or_else(|| "/redfish/v1/Systems".to_string());
+                    let coll = t.get(&systems, "list systems").await?.body;
+                    parse::choose_system(&parse::member_links(&coll))
+                        .map_err(|d| invalid(&t.bmc, "select the system", d))?
+                }
+            };
+            let reply = t.get(&system_path, "read the system").await?;
+            Ok::<_, BmcError>((system_path, reply))
+        }
+        .await;
+        let (system_path, reply) = match found {
+            Ok(f) => f,
+            Err(e) => {
+                // Logged in but no client to end the session later: end it now.
+                t.logout().await;
+                return Err(e);
             }
         };
-        let reply = t.get(&system_path, "read the system").await?;
         // Names redirect to the canonical path (sushy): use that from now on.
         let system_path = parse::str_at(&reply.body, "@odata.id")
             .map(|s| s.trim_end_matches('/').to_string())
