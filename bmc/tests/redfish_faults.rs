@@ -432,12 +432,15 @@ async fn bios_settings_are_written_to_the_settings_object() {
         ))
         .create_async()
         .await;
-    s.mock("GET", format!("{SYS}/Bios").as_str())
+    // Read once: the settings link it gives is remembered.
+    let bios = s
+        .mock("GET", format!("{SYS}/Bios").as_str())
         .with_body(
             json!({"Attributes": {"BootMode": "Uefi", "ProcVirtualization": "Disabled"},
             "@Redfish.Settings": {"SettingsObject": {"@odata.id": format!("{SYS}/Bios/Pending")}}})
             .to_string(),
         )
+        .expect(1)
         .create_async()
         .await;
     // The settings object has no ETag here: no If-Match is sent.
@@ -465,6 +468,7 @@ async fn bios_settings_are_written_to_the_settings_object() {
         c.bios_pending().await.unwrap()["ProcVirtualization"],
         "Enabled"
     );
+    bios.assert_async().await;
 }
 
 async fn bios_mocks(s: &mut ServerGuard) {

@@ -91,6 +91,8 @@ pub struct RedfishClient {
     /// The CD/DVD slot found by the first media operation, and its last read:
     /// later operations read the slot directly instead of searching again.
     cd_slot: tokio::sync::Mutex<Option<(String, LastRead)>>,
+    /// Where pending BIOS settings go, once known.
+    bios_settings: tokio::sync::OnceCell<String>,
 }
 
 impl std::fmt::Debug for RedfishClient {
@@ -230,6 +232,7 @@ impl RedfishClient {
             vendor,
             system: tokio::sync::Mutex::new(LastRead::new(reply, true)),
             cd_slot: tokio::sync::Mutex::new(None),
+            bios_settings: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -824,16 +827,23 @@ impl RedfishClient {
         let op = "read BIOS attributes";
         let path = self.bios_path(op).await?;
         let bios = self.t.get(&path, op).await?.body;
+        let _ = self
+            .bios_settings
+            .set(parse::bios_settings_path(&path, &bios));
         self.attributes(&bios, op)
     }
 
+    /// The BIOS settings object, from the Bios resource (read once: it does
+    /// not move).
     async fn bios_settings_path(&self, op: &str) -> Result<String, BmcError> {
-        let path = self.bios_path(op).await?;
-        let bios = self.t.get(&path, op).await?.body;
-        Ok(bios
-            .get("@Redfish.Settings")
-            .and_then(|s| parse::link(s, "SettingsObject"))
-            .unwrap_or_else(|| format!("{path}/Settings")))
+        self.bios_settings
+            .get_or_try_init(|| async {
+                let path = self.bios_path(op).await?;
+                let bios = self.t.get(&path, op).await?.body;
+                Ok(parse::bios_settings_path(&path, &bios))
+            })
+            .await
+            .cloned()
     }
 
     /// BIOS attributes pending for the next reboot.

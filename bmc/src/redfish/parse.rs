@@ -48,6 +48,14 @@ pub(crate) fn is_resource(body: &Value, path: &str) -> bool {
         .is_some_and(|id| id.trim_end_matches('/') == path.trim_end_matches('/'))
 }
 
+/// Where a Bios resource at `path` takes pending settings: its
+/// `@Redfish.Settings.SettingsObject`, else `<path>/Settings`.
+pub fn bios_settings_path(path: &str, bios: &Value) -> String {
+    bios.get("@Redfish.Settings")
+        .and_then(|s| link(s, "SettingsObject"))
+        .unwrap_or_else(|| format!("{}/Settings", path.trim_end_matches('/')))
+}
+
 /// The managers of a system (`Links.ManagedBy`).
 pub(crate) fn managers(system: &Value) -> Vec<String> {
     system
@@ -1040,6 +1048,7 @@ mod tests {
             let _ = expand_max_levels(&v);
             let _ = managers(&v);
             let _ = is_resource(&v, "/s");
+            let _ = bios_settings_path("/s/Bios", &v);
             let h = hardware_details(
                 &v,
                 &InventoryParts {
