@@ -847,3 +847,92 @@ async fn credentials_in_the_address_never_reach_messages() {
         "{all}"
     );
 }
+
+#[tokio::test]
+async fn a_slot_gone_after_a_firmware_update_is_searched_again() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system("On", json!({})))
+        .create_async()
+        .await;
+    let vm = format!("{SYS}/VirtualMedia");
+    let slot_body = |slot: &str| {
+        json!({"@odata.id": slot, "MediaTypes": ["CD"], "Inserted": false, "Image": ""}).to_string()
+    };
+    let (old, new) = (format!("{vm}/CD1"), format!("{vm}/CD2"));
+    // First search finds CD1; later the collection lists CD2 only.
+    s.mock("GET", vm.as_str())
+        .with_body(json!({"Members": [{"@odata.id": old}]}).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", vm.as_str())
+        .with_body(json!({"Members": [{"@odata.id": new}]}).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    let old_slot = s
+        .mock("GET", old.as_str())
+        .with_body(slot_body(&old))
+        .expect(2)
+        .create_async()
+        .await;
+    s.mock("GET", old.as_str())
+        .with_status(404)
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", new.as_str())
+        .with_body(slot_body(&new))
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    // Search (collection + CD1), then CD1 read directly.
+    assert_eq!(c.media_status().await.unwrap().slot, old);
+    assert_eq!(c.media_status().await.unwrap().slot, old);
+    old_slot.assert_async().await;
+    // CD1 answers 404: searched again, CD2 found and kept.
+    assert_eq!(c.media_status().await.unwrap().slot, new);
+    assert_eq!(c.media_status().await.unwrap().slot, new);
+}
+
+#[tokio::test]
+async fn a_bmc_requiring_if_match_gets_it_on_the_retry() {
+    let mut s = Server::new_async().await;
+    bios_mocks(&mut s).await;
+    let settings = format!("{SYS}/Bios/Settings");
+    // No ETag on the first read; the BMC insists on one (428) and gives it
+    // on the next read.
+    s.mock("GET", settings.as_str())
+        .with_body(json!({"Attributes": {}}).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", settings.as_str())
+        .with_header("ETag", "\"t-7\"")
+        .with_body(json!({"Attributes": {}}).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    let without = s
+        .mock("PATCH", settings.as_str())
+        .match_header("If-Match", Matcher::Missing)
+        .with_status(428)
+        .expect(1)
+        .create_async()
+        .await;
+    let with = s
+        .mock("PATCH", settings.as_str())
+        .match_header("If-Match", "\"t-7\"")
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    c.set_bios_attributes(virtualization("Enabled"))
+        .await
+        .unwrap();
+    without.assert_async().await;
+    with.assert_async().await;
+}

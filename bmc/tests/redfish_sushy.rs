@@ -536,3 +536,36 @@ async fn if_match_and_412_retry_against_sushy_with_etags() {
         ]
     );
 }
+
+/// The CD slot is searched once per client; later media operations read it
+/// directly, and an action's read-back serves the next operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_operations_search_the_slot_once() {
+    let s = Sushy::start(false).await;
+    let iso_port = serve_file(b"iso".to_vec()).await;
+    let url = format!("http://127.0.0.1:{iso_port}/boot.iso");
+    let sys = format!("/redfish/v1/Systems/{}", SYS[2]);
+    let slot = format!("{sys}/VirtualMedia/Cd");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = requests_in_log(&s).len();
+    let c = connect(&s, 2).await;
+    assert!(!c.media_status().await.unwrap().inserted);
+    assert!(c.media_insert(&url).await.unwrap().inserted);
+    assert!(!c.media_eject().await.unwrap().inserted);
+    let want = [
+        "GET /redfish/v1/ 200".to_string(),
+        format!("GET {sys} 200"),
+        // status: the search
+        format!("GET {sys}/VirtualMedia 200"),
+        format!("GET {slot} 200"),
+        // insert: the slot read directly, the action, its read-back
+        format!("GET {slot} 200"),
+        format!("POST {slot}/Actions/VirtualMedia.InsertMedia 204"),
+        format!("GET {slot} 200"),
+        // eject: the insert's read-back is the current state
+        format!("POST {slot}/Actions/VirtualMedia.EjectMedia 204"),
+        format!("GET {slot} 200"),
+    ];
+    assert_eq!(logged_since(&s, before, want.len()).await, want);
+    assert_eq!(s.raw_get(&slot).await["Inserted"], false);
+}
