@@ -9,6 +9,7 @@ pub struct ReadmeDoctests;
 
 pub mod goyaml;
 pub mod lifecycle;
+pub mod preview;
 pub mod providerid;
 pub mod remediation;
 pub mod render;

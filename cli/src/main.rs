@@ -4,6 +4,7 @@
 
 mod bmc;
 mod host_cmd;
+mod machine_cmd;
 mod store_cmd;
 mod validate;
 
@@ -58,6 +59,8 @@ enum Command {
     /// Attach a detached host again (removes the detached annotation).
     #[command(after_help = "Examples:\n  metal3ctl attach host-0 --wait")]
     Attach(host_cmd::verbs::HostArgs),
+    /// Print the metaData and networkData a Metal3DataTemplate renders for a host (offline).
+    Render(machine_cmd::RenderArgs),
     /// Move hosts out of this store: detach them and print them with their status and BMC Secrets.
     Export(host_cmd::verbs::ExportArgs),
 }
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Detach(args) => host_cmd::verbs::detach(args),
         Command::Attach(args) => host_cmd::verbs::attach(args),
         Command::Export(args) => host_cmd::verbs::export(args),
+        Command::Render(args) => machine_cmd::render(args),
     };
     match result {
         Ok(code) => code,
