@@ -7,6 +7,7 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub mod controller;
 pub mod goyaml;
 pub mod lifecycle;
 pub mod preview;
