@@ -1,7 +1,4 @@
-//! The Cluster API verbs: `render` (offline Metal3DataTemplate preview).
-//!
-//! Argument handling, reading manifests and printing only; the logic is in
-//! `metal3_capi`.
+//! `metal3ctl render`: a Metal3DataTemplate rendered for a host, offline.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
