@@ -224,7 +224,7 @@ fn reconcile_data_pass(store: &dyn Store, key: &ObjectKey) -> Result<Next, Recon
                 };
                 store.create_typed(&c)?;
             }
-            match allocate_ip(store, &ckey)? {
+            match allocate_ip(store, &ckey, &pc.pool.name)? {
                 Some(a) => {
                     pools.insert(pc.pool.name.clone(), a);
                 }

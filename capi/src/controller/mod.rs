@@ -234,32 +234,3 @@ fn delete_quietly(store: &dyn Store, key: &ObjectKey) -> Result<(), StoreError> 
         Err(e) => Err(e),
     }
 }
-
-/// Removes finalizer `f` from the object under `key` (retrying on conflicts)
-/// and deletes it; a missing object is fine.
-fn remove_finalizer_and_delete(
-    store: &dyn Store,
-    key: &ObjectKey,
-    f: &str,
-) -> Result<(), StoreError> {
-    let r = metal3_hostmodel::store::update_with_retry(
-        store,
-        key,
-        metal3_hostmodel::store::Subresource::Main,
-        |v| {
-            if let Some(list) = v
-                .pointer_mut("/metadata/finalizers")
-                .and_then(Value::as_array_mut)
-            {
-                list.retain(|x| x.as_str() != Some(f));
-            }
-            Ok(())
-        },
-    );
-    match r {
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => return Ok(()),
-        Err(e) => return Err(e),
-    }
-    delete_quietly(store, key)
-}
