@@ -1,9 +1,26 @@
-//! The Cluster API verbs of the built `metal3ctl`: `render` offline.
+//! The Cluster API verbs of the built `metal3ctl`: `render` offline, and
+//! `machine create|delete`, `remediate` end to end on sushy-tools' Redfish
+//! emulator (live ISO with the direct provisioner), with raw GETs of the
+//! emulator as witness.
+//!
+//! The end-to-end test needs the peers venv (METAL3_PEERS_VENV or
+//! <repo>/.venv): run `bash scripts/setup-peers.sh`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// The sushy-tools harness shared with the bmc and provisioning tests.
+#[path = "../../bmc/tests/support/sushy.rs"]
+mod sushy;
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use metal3_hostmodel::Secret;
+use metal3_provisioning::store::{ObjectKey, SqliteStore, Store};
+use serde_json::{json, Value};
+use sushy::{Sushy, PASS, SYS, USER};
 
 struct Dir(PathBuf);
 
@@ -272,4 +289,296 @@ fn render_upstream_sample() {
     ] {
         assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
     }
+}
+
+fn hosts_manifest(s: &Sushy) -> String {
+    let mut out = String::new();
+    for (i, sys) in SYS.iter().enumerate() {
+        let name = format!("node-{i}");
+        let secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": format!("{name}-bmc")}, "type": "Opaque",
+            "stringData": {"username": USER, "password": PASS}});
+        let host = json!({"apiVersion": "metal3.io/v1alpha1", "kind": "BareMetalHost",
+            "metadata": {"name": name},
+            "spec": {"online": false,
+                     "bmc": {"address": format!("redfish-virtualmedia+http://127.0.0.1:{}/redfish/v1/Systems/{}", s.port, sys),
+                             "credentialsName": format!("{name}-bmc")},
+                     "bootMACAddress": format!("00:5c:52:31:3a:0{i}"),
+                     "automatedCleaningMode": "disabled"}});
+        out.push_str(&format!("{secret}\n---\n{host}\n---\n"));
+    }
+    out
+}
+
+/// The Cluster API side: a pool, a data template and a machine template with node reuse.
+fn capi_objects(iso: &str) -> Vec<Value> {
+    vec![
+        json!({"apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPPool",
+            "metadata": {"name": "prov", "namespace": "default"},
+            "spec": {"namePrefix": "prov", "prefix": 24, "gateway": "192.168.10.1",
+                     "dnsServers": ["192.168.10.2"],
+                     "pools": [{"start": "192.168.10.20", "end": "192.168.10.29"}]}}),
+        json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "Metal3DataTemplate",
+            "metadata": {"name": "workers-data", "namespace": "default"},
+            "spec": {"clusterName": "lab",
+                "metaData": {"objectNames": [{"key": "name", "object": "machine"}],
+                             "fromHostInterfaces": [{"key": "boot_mac", "fromBootMAC": true}],
+                             "ipAddressesFromIPPool": [{"key": "ip", "name": "prov"}]},
+                "networkData": {"links": {"ethernets": [{"type": "phy", "id": "enp1s0"}]},
+                                "networks": {"ipv4": [{"id": "prov", "link": "enp1s0", "ipAddressFromIPPool": "prov",
+                                                       "routes": [{"network": "0.0.0.0", "prefix": 0, "gateway": {"fromIPPool": "prov"}}]}]},
+                                "services": {"dnsFromIPPool": "prov"}}}}),
+        json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "Metal3MachineTemplate",
+            "metadata": {"name": "workers", "namespace": "default"},
+            "spec": {"nodeReuse": true, "template": {"spec": {
+                "image": {"url": iso, "format": "live-iso"},
+                "automatedCleaningMode": "disabled",
+                "dataTemplate": {"name": "workers-data"}}}}}),
+    ]
+}
+
+fn json_of(store: &Path, kind: &str, name: &str) -> Value {
+    serde_json::from_str(&ok(store, &["get", kind, name, "-o", "json"])).unwrap()
+}
+
+fn secret_value(store: &Path, name: &str, key: &str) -> String {
+    let s: Secret = serde_json::from_value(json_of(store, "secret", name)).unwrap();
+    s.get_string(key).unwrap().unwrap()
+}
+
+async fn raw_power(s: &Sushy, i: usize) -> String {
+    s.raw_get(&format!("/redfish/v1/Systems/{}", SYS[i])).await["PowerState"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn raw_cd_image(s: &Sushy, i: usize) -> (bool, String) {
+    let coll = s
+        .raw_get(&format!("/redfish/v1/Systems/{}/VirtualMedia", SYS[i]))
+        .await;
+    for m in coll["Members"].as_array().unwrap() {
+        let slot = s.raw_get(m["@odata.id"].as_str().unwrap()).await;
+        let types = slot["MediaTypes"].as_array().cloned().unwrap_or_default();
+        if types.iter().any(|t| t == "CD" || t == "DVD") {
+            return (
+                slot["Inserted"] == true,
+                slot["Image"].as_str().unwrap_or_default().to_string(),
+            );
+        }
+    }
+    panic!("no CD slot: {coll}");
+}
+
+/// `machine list` rows as (name, providerID, ready, host, phase).
+fn machines(store: &Path) -> Vec<Vec<String>> {
+    ok(store, &["machine", "list"])
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+fn index_of(host: &str) -> usize {
+    host.trim_start_matches("node-").parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machines_provisioned_remediated_and_reused_on_sushy() {
+    let s = Sushy::start(false).await;
+    let iso_port = sushy::serve_file(b"not really an iso".to_vec()).await;
+    let iso = format!("http://127.0.0.1:{iso_port}/live.iso");
+    let dir = Dir::new("e2e");
+    let store = dir.0.join("store.db");
+    let hosts = dir.file("hosts.yaml", &hosts_manifest(&s));
+    let out = ok(&store, &["enroll", "-f", &hosts]);
+    assert_eq!(out.matches("→ available").count(), 3, "{out}");
+    {
+        let db = SqliteStore::open(&store).unwrap();
+        for o in capi_objects(&iso) {
+            db.create(o).unwrap();
+        }
+    }
+    let ud = dir.file("user-data.yaml", "#cloud-config\nhostname: worker\n");
+
+    // Three machines: hosts chosen, data rendered with distinct IPs, provisioned.
+    let out = ok(
+        &store,
+        &[
+            "machine",
+            "create",
+            "--template",
+            "workers",
+            "--name",
+            "w",
+            "--count",
+            "3",
+            "--user-data",
+            &ud,
+            "--wait=5m",
+        ],
+    );
+    assert_eq!(
+        out.matches(": provisioned (metal3://default/node-").count(),
+        3,
+        "{out}"
+    );
+    let rows = machines(&store);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let mut host_of = std::collections::BTreeMap::new();
+    let mut ips = BTreeSet::new();
+    let mut ip_of = std::collections::BTreeMap::new();
+    for r in &rows {
+        let (name, pid, ready, host, phase) = (&r[0], &r[1], &r[2], &r[3], &r[4]);
+        assert_eq!(pid, &format!("metal3://default/{host}/{name}"));
+        assert_eq!(
+            (ready.as_str(), phase.as_str()),
+            ("true", "Provisioned"),
+            "{r:?}"
+        );
+        host_of.insert(name.clone(), host.clone());
+        let h = json_of(&store, "bmh", host);
+        assert_eq!(h["status"]["provisioning"]["state"], "provisioned", "{h}");
+        assert_eq!(h["spec"]["consumerRef"]["name"], name.as_str());
+        assert_eq!(h["spec"]["userData"]["name"], format!("{name}-user-data"));
+        assert_eq!(
+            h["spec"]["networkData"]["name"],
+            format!("{name}-networkdata")
+        );
+        assert_eq!(h["spec"]["automatedCleaningMode"], "disabled");
+        let i = index_of(host);
+        assert_eq!(raw_power(&s, i).await, "On");
+        assert_eq!(raw_cd_image(&s, i).await, (true, iso.clone()));
+        let nd = secret_value(&store, &format!("{name}-networkdata"), "networkData");
+        let ip = nd
+            .lines()
+            .find_map(|l| l.strip_prefix("  ip_address: "))
+            .unwrap()
+            .to_string();
+        assert!(nd.contains("  netmask: 255.255.255.0\n"), "{nd}");
+        assert!(
+            nd.contains("- address: 192.168.10.2\n  type: dns\n"),
+            "{nd}"
+        );
+        let md = secret_value(&store, &format!("{name}-metadata"), "metaData");
+        assert_eq!(
+            md,
+            format!(
+                "boot_mac: 00:5c:52:31:3a:0{i}\nip: {ip}\nname: {name}\nproviderid: default/{host}/{name}\n"
+            )
+        );
+        ip_of.insert(name.clone(), ip.clone());
+        assert!(ips.insert(ip));
+    }
+    assert_eq!(
+        ips,
+        BTreeSet::from([
+            "192.168.10.20".to_string(),
+            "192.168.10.21".into(),
+            "192.168.10.22".into()
+        ])
+    );
+    assert_eq!(host_of.values().collect::<BTreeSet<_>>().len(), 3);
+
+    // Remediation by reboot: the emulator's power goes off, then on again.
+    let w1 = index_of(&host_of["w-1"]);
+    let watcher = {
+        let s_base = s.base();
+        let client = s.raw();
+        let path = format!("{s_base}/redfish/v1/Systems/{}", SYS[w1]);
+        tokio::spawn(async move {
+            let mut seen: Vec<String> = Vec::new();
+            for _ in 0..1200 {
+                if let Ok(r) = client.get(&path).basic_auth(USER, Some(PASS)).send().await {
+                    if let Ok(v) = r.json::<Value>().await {
+                        let p = v["PowerState"].as_str().unwrap_or_default().to_string();
+                        if seen.last() != Some(&p) {
+                            seen.push(p.clone());
+                        }
+                        if seen.len() >= 3 {
+                            break;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            seen
+        })
+    };
+    let store2 = store.clone();
+    let out = tokio::task::spawn_blocking(move || ok(&store2, &["remediate", "w-1", "--wait=5m"]))
+        .await
+        .unwrap();
+    assert!(out.contains("w-1: remediated (host rebooted)"), "{out}");
+    assert!(out.contains("Running"), "{out}");
+    let seen = watcher.await.unwrap();
+    assert_eq!(seen, ["On", "Off", "On"], "{out}");
+    assert_eq!(raw_power(&s, w1).await, "On");
+    let h = json_of(&store, "bmh", &host_of["w-1"]);
+    assert!(
+        h["metadata"]["annotations"]
+            .as_object()
+            .is_none_or(|a| !a.keys().any(|k| k.starts_with("reboot.metal3.io"))),
+        "{h}"
+    );
+    assert!(!ctl(&store, &["get", "secret", "nope"]).status.success());
+
+    // Scale in: w-2 goes, its host is deprovisioned and kept for the deployment.
+    let reused = host_of["w-2"].clone();
+    let out = ok(&store, &["machine", "delete", "w-2"]);
+    assert!(out.contains("w-2: deleted"), "{out}");
+    let h = json_of(&store, "bmh", &reused);
+    assert_eq!(h["status"]["provisioning"]["state"], "available", "{h}");
+    assert_eq!(
+        h["metadata"]["labels"]["infrastructure.cluster.x-k8s.io/node-reuse"],
+        "md-workers"
+    );
+    assert_eq!(h["spec"]["consumerRef"]["kind"], "Cluster");
+    assert!(h["spec"].get("image").is_none(), "{h}");
+    assert!(!raw_cd_image(&s, index_of(&reused)).await.0);
+    assert!(!ctl(&store, &["get", "secret", "w-2-networkdata"])
+        .status
+        .success());
+    assert_eq!(machines(&store).len(), 2);
+    {
+        let db = SqliteStore::open(&store).unwrap();
+        let addrs = db.list("IPAddress", Some("default"), None).unwrap().items;
+        assert_eq!(addrs.len(), 2, "w-2's address is released");
+        assert!(db
+            .get(&ObjectKey::new("Machine", "default", "w-2"))
+            .unwrap_err()
+            .is_not_found());
+    }
+
+    // Scale out again: the new machine of the deployment gets the same host.
+    let out = ok(
+        &store,
+        &[
+            "machine",
+            "create",
+            "--template",
+            "workers",
+            "--name",
+            "w-3",
+            "--wait=5m",
+        ],
+    );
+    assert!(
+        out.contains(&format!("w-3: provisioned (metal3://default/{reused}/w-3)")),
+        "{out}"
+    );
+    let h = json_of(&store, "bmh", &reused);
+    assert!(
+        h["metadata"]["labels"]
+            .get("infrastructure.cluster.x-k8s.io/node-reuse")
+            .is_none(),
+        "{h}"
+    );
+    assert_eq!(h["spec"]["consumerRef"]["name"], "w-3");
+    let nd = secret_value(&store, "w-3-networkdata", "networkData");
+    // The lowest free address is the one w-2 released.
+    assert!(
+        nd.contains(&format!("  ip_address: {}\n", ip_of["w-2"])),
+        "{nd}"
+    );
 }
