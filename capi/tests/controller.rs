@@ -398,3 +398,30 @@ fn remediation_reboots_the_host() {
     assert_eq!(p.host, host);
     assert_eq!(phases.first().map(String::as_str), Some("Running"));
 }
+
+#[test]
+fn template_cleaning_mode_reaches_machine_and_host() {
+    let store = MemoryStore::new();
+    seed(&store);
+    let ctx = MachineContext::new(3);
+    add_machine(&store, "w-0");
+    drive(&store, &ctx, "w-0", "available");
+    let host = host_of(&store, "w-0").metadata.name;
+    engine_sets(&store, &host, "provisioned", true);
+    drive(&store, &ctx, "w-0", "-");
+    update_with_retry(
+        &store,
+        &ObjectKey::new(M3MT_KIND, NS, "workers"),
+        Subresource::Main,
+        |v| {
+            v["spec"]["template"]["spec"]["automatedCleaningMode"] = json!("metadata");
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(drive(&store, &ctx, "w-0", "-"), Next::Done);
+    let m: Value = store.get(&m3m_key("w-0")).unwrap();
+    assert_eq!(m["spec"]["automatedCleaningMode"], "metadata");
+    let h: Value = store.get(&ObjectKey::new(HOST_KIND, NS, &host)).unwrap();
+    assert_eq!(h["spec"]["automatedCleaningMode"], "metadata");
+}

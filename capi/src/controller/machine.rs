@@ -14,7 +14,9 @@ use super::{
     absorb, add_finalizer, get_opt, save, Next, ReconcileError, CLAIM_KIND, CLUSTER_KIND,
     DATA_KIND, DEPLOYMENT_NAME_LABEL, HOST_KIND, M3MT_KIND, M3M_FINALIZER, M3M_KIND, MACHINE_KIND,
 };
-use crate::lifecycle::{is_paused, mark_for_reuse, node_reuse_value, CLONED_FROM_NAME};
+use crate::lifecycle::{
+    is_paused, mark_for_reuse, node_reuse_value, sync_cleaning_mode, CLONED_FROM_NAME,
+};
 use crate::providerid::{decide, ProviderIdDecision};
 use crate::select::{
     annotated_host, associate, choose_host, dissociate, machine_addresses, set_host_spec,
@@ -139,6 +141,18 @@ fn pass(store: &dyn Store, ctx: &MachineContext, key: &ObjectKey) -> Result<Next
         return Ok(Next::after(30, "paused"));
     }
     let mut next = m3m.clone();
+    // The Metal3MachineTemplate controller's cleaning-mode sync, for this machine.
+    if let Some(t) = m3m.metadata.annotations.get(CLONED_FROM_NAME) {
+        let tkey = ObjectKey::new(M3MT_KIND, &m3m.metadata.namespace, t);
+        if let Some(template) = get_opt::<Metal3MachineTemplate>(store, &tkey)? {
+            // A paused template only delays the sync, as upstream requeues it.
+            if let Ok(synced) = sync_cleaning_mode(&template, std::slice::from_ref(&m3m)) {
+                if let Some(s) = synced.into_iter().next() {
+                    next.spec.automated_cleaning_mode = s.spec.automated_cleaning_mode;
+                }
+            }
+        }
+    }
     next.spec.failure_domain = machine
         .spec
         .failure_domain
@@ -147,7 +161,7 @@ fn pass(store: &dyn Store, ctx: &MachineContext, key: &ObjectKey) -> Result<Next
     add_finalizer(&mut next.metadata.finalizers, M3M_FINALIZER);
     if next != m3m {
         save(store, &m3m, &next)?;
-        return Ok(Next::after(0, "finalizer added"));
+        return Ok(Next::after(0, "updated"));
     }
 
     if m3m
