@@ -372,10 +372,23 @@ async fn raw_cd_image(s: &Sushy, i: usize) -> (bool, String) {
 
 /// `machine list` rows as (name, providerID, ready, host, phase).
 fn machines(store: &Path) -> Vec<Vec<String>> {
-    ok(store, &["machine", "list"])
-        .lines()
-        .skip(1)
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
+    let out = ok(store, &["machine", "list"]);
+    let mut lines = out.lines();
+    let header = lines.next().unwrap();
+    // Columns start where the header's words do (empty cells are blank).
+    let starts: Vec<usize> = ["NAME", "PROVIDERID", "READY", "HOST", "PHASE"]
+        .iter()
+        .map(|c| header.find(c).unwrap())
+        .collect();
+    lines
+        .map(|l| {
+            (0..starts.len())
+                .map(|i| {
+                    let end = starts.get(i + 1).copied().unwrap_or(l.len()).min(l.len());
+                    l.get(starts[i]..end).unwrap_or("").trim().to_string()
+                })
+                .collect()
+        })
         .collect()
 }
 
@@ -581,4 +594,69 @@ async fn machines_provisioned_remediated_and_reused_on_sushy() {
         nd.contains(&format!("  ip_address: {}\n", ip_of["w-2"])),
         "{nd}"
     );
+}
+
+/// `machine create` without `--wait` configures the host; a running
+/// `controller run` provisions it and finishes the machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_run_finishes_machines_created_without_wait() {
+    let s = Sushy::start(false).await;
+    let iso_port = sushy::serve_file(b"not really an iso".to_vec()).await;
+    let iso = format!("http://127.0.0.1:{iso_port}/live.iso");
+    let dir = Dir::new("controller");
+    let store = dir.0.join("store.db");
+    let hosts = dir.file("hosts.yaml", &hosts_manifest(&s));
+    ok(&store, &["enroll", "-f", &hosts]);
+    {
+        let db = SqliteStore::open(&store).unwrap();
+        for o in capi_objects(&iso) {
+            db.create(o).unwrap();
+        }
+    }
+    let out = ok(
+        &store,
+        &[
+            "machine",
+            "create",
+            "--template",
+            "workers",
+            "--name",
+            "c-0",
+        ],
+    );
+    assert!(out.contains("c-0: host node-"), "{out}");
+    let rows = machines(&store);
+    assert_eq!(
+        rows[0][2..],
+        [
+            "false".to_string(),
+            rows[0][3].clone(),
+            "Provisioning".into()
+        ]
+    );
+    let mut controller = Command::new(env!("CARGO_BIN_EXE_metal3ctl"))
+        .args(["controller", "run"])
+        .env("METAL3CTL_STORE", &store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = false;
+    for _ in 0..600 {
+        let rows = machines(&store);
+        if rows[0][4] == "Provisioned" {
+            assert_eq!(rows[0][1], format!("metal3://default/{}/c-0", rows[0][3]));
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &controller.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = controller.wait().unwrap();
+    assert!(ready, "{:?}", machines(&store));
+    assert!(status.success(), "controller exit: {status:?}");
 }
