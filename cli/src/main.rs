@@ -4,6 +4,7 @@
 
 mod bmc;
 mod host_cmd;
+mod kinds;
 mod machine_cmd;
 mod store_cmd;
 mod validate;

@@ -177,6 +177,58 @@ pub fn parse_str(input: &str, options: ParseOptions) -> Result<Vec<Object>, Mani
 /// Parses a stream into one result per object, in input order, so that a
 /// caller can report every problem at once. Only a syntax error fails whole.
 pub fn parse_each(input: &str, options: ParseOptions) -> Result<Vec<ObjectResult>, ManifestError> {
+    Ok(convert_all(flatten(input)?, options))
+}
+
+/// One document as [`parse_each_with`] returns it.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A kind this crate models: the typed object, or its problems.
+    Object(ObjectResult),
+    /// A kind the caller takes care of, untouched, with where it was.
+    Foreign(Value, Location),
+}
+
+/// [`parse_each`] for streams that mix this crate's kinds with kinds other
+/// crates model (IPAM, CAPI): documents whose `(apiVersion, kind)` `foreign`
+/// accepts are handed back as they are, in input order, for the caller to
+/// parse (e.g. with [`parse_typed`]).
+pub fn parse_each_with(
+    input: &str,
+    options: ParseOptions,
+    foreign: &dyn Fn(&str, &str) -> bool,
+) -> Result<Vec<Parsed>, ManifestError> {
+    let is_foreign = |v: &Value| {
+        let s = |f: &str| v.get(f).and_then(Value::as_str);
+        matches!((s("apiVersion"), s("kind")), (Some(a), Some(k)) if foreign(a, k))
+    };
+    let mut out: Vec<Option<Parsed>> = Vec::new();
+    let mut ours = Vec::new();
+    for item in flatten(input)? {
+        match item {
+            Ok((v, mut at)) if is_foreign(&v) => {
+                at.object = key_of(&v);
+                out.push(Some(Parsed::Foreign(v, at)));
+            }
+            other => {
+                out.push(None);
+                ours.push(other);
+            }
+        }
+    }
+    let mut converted = convert_all(ours, options).into_iter();
+    Ok(out
+        .into_iter()
+        .filter_map(|slot| slot.or_else(|| converted.next().map(Parsed::Object)))
+        .collect())
+}
+
+/// A document to convert with its location, or its already known outcome.
+type Item = Result<(Value, Location), ObjectResult>;
+
+/// The documents of a stream with `List`s and arrays flattened, each with
+/// its location (or the problem that makes it unusable).
+fn flatten(input: &str) -> Result<Vec<Item>, ManifestError> {
     let docs = read_documents(input)?;
     // Flatten first (cheap), then convert: the conversion into typed objects
     // is most of the work after YAML parsing and is independent per object.
@@ -228,7 +280,7 @@ pub fn parse_each(input: &str, options: ParseOptions) -> Result<Vec<ObjectResult
             items.push(Ok((doc, at)));
         }
     }
-    Ok(convert_all(items, options))
+    Ok(items)
 }
 
 /// Below this many objects one thread is faster than starting others.
@@ -396,6 +448,17 @@ fn parse_value_at(doc: Value, mut at: Location, options: ParseOptions) -> Object
             supported: supported_kinds(),
         }]),
     }
+}
+
+/// Deserializes a document into any serde type with this module's rules:
+/// unknown fields are errors in strict mode, problems carry field paths. For
+/// kinds modelled outside this crate (see [`parse_each_with`]).
+pub fn parse_typed<T: DeserializeOwned>(
+    doc: &Value,
+    at: &Location,
+    options: ParseOptions,
+) -> Result<T, Vec<ManifestError>> {
+    typed(doc, at, options).map(|b| *b)
 }
 
 /// Deserializes one typed object, collecting unknown fields on the way

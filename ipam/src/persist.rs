@@ -702,17 +702,47 @@ pub fn reconcile_pool(store: &dyn Store, namespace: &str, name: &str) -> Result<
     })
 }
 
-/// Puts the IPPool finalizer on a live pool that lacks it, so the pool cannot
-/// disappear while IPAddress objects reference it.
+/// Label IPAM puts on a pool naming its `spec.clusterName`.
+pub const CLUSTER_NAME_LABEL: &str = "cluster.x-k8s.io/cluster-name";
+/// Label IPAM puts on a pool with a `spec.clusterName` (value `ipam-metal3`).
+pub const PROVIDER_LABEL: &str = "cluster.x-k8s.io/provider";
+
+/// Whether a pool lacks what the controller puts on it: the IPPool finalizer
+/// (so it cannot disappear while IPAddress objects reference it) and, with a
+/// `clusterName`, the cluster labels. Applies them when `fix` is true.
+fn pool_metadata_missing(p: &mut IPPool, fix: bool) -> bool {
+    let mut missing = false;
+    if p.metadata.deletion_timestamp.is_none()
+        && !p.metadata.finalizers.iter().any(|f| f == IPPOOL_FINALIZER)
+    {
+        missing = true;
+        if fix {
+            p.metadata.finalizers.push(IPPOOL_FINALIZER.into());
+        }
+    }
+    if let Some(cluster) = p.spec.cluster_name.clone().filter(|c| !c.is_empty()) {
+        for (k, v) in [
+            (CLUSTER_NAME_LABEL, cluster.as_str()),
+            (PROVIDER_LABEL, "ipam-metal3"),
+        ] {
+            if p.metadata.labels.get(k).map(String::as_str) != Some(v) {
+                missing = true;
+                if fix {
+                    p.metadata.labels.insert(k.into(), v.into());
+                }
+            }
+        }
+    }
+    missing
+}
+
+/// Puts the finalizer and cluster labels on a pool that lacks them.
 fn ensure_pool_finalizer(store: &dyn Store, key: &ObjectKey, pool: &IPPool) -> Result<()> {
-    let has = |p: &IPPool| p.metadata.finalizers.iter().any(|f| f == IPPOOL_FINALIZER);
-    if pool.metadata.deletion_timestamp.is_some() || has(pool) {
+    if !pool_metadata_missing(&mut pool.clone(), false) {
         return Ok(());
     }
     store.update_typed_with_retry::<IPPool, _>(key, Subresource::Main, |p| {
-        if p.metadata.deletion_timestamp.is_none() && !has(p) {
-            p.metadata.finalizers.push(IPPOOL_FINALIZER.into());
-        }
+        pool_metadata_missing(p, true);
         Ok(())
     })?;
     Ok(())
