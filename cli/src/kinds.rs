@@ -3,6 +3,7 @@
 //! parse, validate, print and reconcile it. Adding kinds of another crate is
 //! adding a table of rows (see [`ipam`]) to [`TABLES`].
 
+pub mod capi;
 pub mod ipam;
 
 use std::error::Error;
@@ -146,7 +147,7 @@ const fn host(
 }
 
 /// Every table of kinds, searched in order (earlier rows win a shared name).
-pub const TABLES: &[&[KindInfo]] = &[HOST_KINDS, ipam::IPAM_KINDS];
+pub const TABLES: &[&[KindInfo]] = &[HOST_KINDS, ipam::IPAM_KINDS, capi::CAPI_KINDS];
 
 fn all() -> impl Iterator<Item = &'static KindInfo> {
     TABLES.iter().flat_map(|t| t.iter())

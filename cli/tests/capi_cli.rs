@@ -18,7 +18,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use metal3_hostmodel::Secret;
-use metal3_provisioning::store::{ObjectKey, SqliteStore, Store};
 use serde_json::{json, Value};
 use sushy::{Sushy, PASS, SYS, USER};
 
@@ -337,6 +336,14 @@ fn capi_objects(iso: &str) -> Vec<Value> {
     ]
 }
 
+fn capi_json(iso: &str) -> String {
+    capi_objects(iso)
+        .iter()
+        .map(|o| o.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn json_of(store: &Path, kind: &str, name: &str) -> Value {
     serde_json::from_str(&ok(store, &["get", kind, name, "-o", "json"])).unwrap()
 }
@@ -370,19 +377,19 @@ async fn raw_cd_image(s: &Sushy, i: usize) -> (bool, String) {
     panic!("no CD slot: {coll}");
 }
 
-/// `machine list` rows as (name, providerID, ready, host, phase).
+/// `get m3m` rows as (name, providerID, ready, host, phase).
 fn machines(store: &Path) -> Vec<Vec<String>> {
-    let out = ok(store, &["machine", "list"]);
+    let out = ok(store, &["get", "m3m"]);
     let mut lines = out.lines();
     let header = lines.next().unwrap();
     // Columns start where the header's words do (empty cells are blank).
-    let starts: Vec<usize> = ["NAME", "PROVIDERID", "READY", "HOST", "PHASE"]
+    let starts: Vec<usize> = ["NAME", "PROVIDERID", "READY", "HOST", "PHASE", "AGE"]
         .iter()
         .map(|c| header.find(c).unwrap())
         .collect();
     lines
         .map(|l| {
-            (0..starts.len())
+            (0..starts.len() - 1)
                 .map(|i| {
                     let end = starts.get(i + 1).copied().unwrap_or(l.len()).min(l.len());
                     l.get(starts[i]..end).unwrap_or("").trim().to_string()
@@ -406,12 +413,12 @@ async fn machines_provisioned_remediated_and_reused_on_sushy() {
     let hosts = dir.file("hosts.yaml", &hosts_manifest(&s));
     let out = ok(&store, &["enroll", "-f", &hosts]);
     assert_eq!(out.matches("→ available").count(), 3, "{out}");
-    {
-        let db = SqliteStore::open(&store).unwrap();
-        for o in capi_objects(&iso) {
-            db.create(o).unwrap();
-        }
-    }
+    let cluster = dir.file("cluster.json", &capi_json(&iso));
+    let out = ok(&store, &["apply", "-f", &cluster]);
+    assert!(
+        out.contains("metal3machinetemplate.infrastructure.cluster.x-k8s.io/workers created"),
+        "{out}"
+    );
     let ud = dir.file("user-data.yaml", "#cloud-config\nhostname: worker\n");
 
     // Three machines: hosts chosen, data rendered with distinct IPs, provisioned.
@@ -553,15 +560,15 @@ async fn machines_provisioned_remediated_and_reused_on_sushy() {
         .status
         .success());
     assert_eq!(machines(&store).len(), 2);
-    {
-        let db = SqliteStore::open(&store).unwrap();
-        let addrs = db.list("IPAddress", Some("default"), None).unwrap().items;
-        assert_eq!(addrs.len(), 2, "w-2's address is released");
-        assert!(db
-            .get(&ObjectKey::new("Machine", "default", "w-2"))
-            .unwrap_err()
-            .is_not_found());
-    }
+    let addrs = ok(&store, &["get", "ipaddresses", "-o", "name"]);
+    assert_eq!(
+        addrs.lines().count(),
+        2,
+        "w-2's address is released: {addrs}"
+    );
+    assert!(!ctl(&store, &["get", "machine", "w-2"]).status.success());
+    let list = ok(&store, &["machine", "list"]);
+    assert_eq!(list.lines().count(), 3, "{list}");
 
     // Scale out again: the new machine of the deployment gets the same host.
     let out = ok(
@@ -607,12 +614,12 @@ async fn controller_run_finishes_machines_created_without_wait() {
     let store = dir.0.join("store.db");
     let hosts = dir.file("hosts.yaml", &hosts_manifest(&s));
     ok(&store, &["enroll", "-f", &hosts]);
-    {
-        let db = SqliteStore::open(&store).unwrap();
-        for o in capi_objects(&iso) {
-            db.create(o).unwrap();
-        }
-    }
+    let cluster = dir.file("cluster.json", &capi_json(&iso));
+    let out = ok(&store, &["apply", "-f", &cluster]);
+    assert!(
+        out.contains("metal3machinetemplate.infrastructure.cluster.x-k8s.io/workers created"),
+        "{out}"
+    );
     let out = ok(
         &store,
         &[
