@@ -22,7 +22,7 @@ use crate::render::{
 };
 use crate::select::{CLUSTER_NAME_LABEL, HOST_ANNOTATION};
 use crate::types::{
-    Machine, Metal3Data, Metal3DataClaim, Metal3DataClaimStatus, Metal3DataStatus,
+    Indexes, Machine, Metal3Data, Metal3DataClaim, Metal3DataClaimStatus, Metal3DataStatus,
     Metal3DataTemplate, Metal3Machine, GROUP,
 };
 
@@ -83,11 +83,45 @@ pub fn reconcile_claim(
         .get_or_insert_with(Metal3DataClaimStatus::default)
         .rendered_data = Some(ObjectReference {
         name: data.metadata.name.clone(),
-        namespace: ns,
+        namespace: ns.clone(),
         ..Default::default()
     });
     save(store, &claim, &next)?;
+    record_indexes(store, &ns, &tname)?;
     Ok(Some(data))
+}
+
+/// Writes the template's `status.indexes` (claim → index, rebuilt from its
+/// Metal3Data; a map in v1beta1, a list sorted by index in v1beta2) and
+/// `lastUpdated`, when they changed.
+fn record_indexes(store: &dyn Store, ns: &str, template: &str) -> Result<(), ReconcileError> {
+    let key = ObjectKey::new(M3DT_KIND, ns, template);
+    let Some(t) = get_opt::<Metal3DataTemplate>(store, &key)? else {
+        return Ok(());
+    };
+    let datas: Vec<Metal3Data> = store.list_as(DATA_KIND, Some(ns), None)?;
+    let entries = template_indexes(&t, &datas);
+    let indexes = if t.is_v1beta2() {
+        Indexes::List(entries)
+    } else {
+        Indexes::Map(entries.into_iter().map(|e| (e.name, e.index)).collect())
+    };
+    let current = t.status.as_ref().and_then(|s| s.indexes.as_ref());
+    let empty = matches!(&indexes, Indexes::List(l) if l.is_empty())
+        || matches!(&indexes, Indexes::Map(m) if m.is_empty());
+    if current == Some(&indexes) || (current.is_none() && empty) {
+        return Ok(());
+    }
+    let mut next = t.clone();
+    let st = next.status.get_or_insert_with(Default::default);
+    st.indexes = Some(indexes);
+    st.last_updated = Some(metal3_hostmodel::time::Time::now());
+    match save(store, &t, &next) {
+        Ok(_) => Ok(()),
+        // Someone else recorded first; the next pass writes the fresh list.
+        Err(e) if e.is_conflict() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Metal3Data controller for one Metal3Data: IP claims and addresses, then
@@ -363,5 +397,6 @@ pub fn delete_claim(store: &dyn Store, key: &ObjectKey) -> Result<(), ReconcileE
             save(store, &c, &next)?;
         }
     }
+    record_indexes(store, &ns, &claim.spec.template.name)?;
     Ok(())
 }
