@@ -22,11 +22,11 @@
 use std::collections::BTreeMap;
 
 use metal3_hostmodel::store::{
-    decode, ObjectKey, Store, StoreError, StoreExt, Subresource, UPDATE_ATTEMPTS,
+    ObjectKey, Store, StoreError, StoreExt, Subresource, UPDATE_ATTEMPTS,
 };
 use metal3_hostmodel::{ObjectMeta, Time};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::addr;
@@ -298,6 +298,65 @@ fn reconcile_claim<C: Claim>(store: &dyn Store, key: &ObjectKey) -> Result<Claim
     allocate::<C>(store, key, &pool_key)
 }
 
+/// `apiVersion` prefix of the CAPI IPAM kinds.
+const CAPI_IPAM_GROUP_PREFIX: &str = "ipam.cluster.x-k8s.io/";
+
+/// The fields of either IPAddress flavour the in-use set needs; serde skips
+/// the rest without building it, since every reconcile reads all of them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AddressRow {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    spec: AddressRowSpec,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AddressRowSpec {
+    #[serde(default)]
+    pool: NameRef,
+    #[serde(default)]
+    pool_ref: NameRef,
+    #[serde(default)]
+    claim: NameRef,
+    #[serde(default)]
+    claim_ref: NameRef,
+    #[serde(default)]
+    address: String,
+    prefix: Option<i32>,
+    gateway: Option<String>,
+    #[serde(default)]
+    dns_servers: Vec<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct NameRef {
+    #[serde(default)]
+    name: String,
+}
+
+impl AddressRow {
+    /// The pool the object references (`spec.pool` or CAPI `spec.poolRef`).
+    fn pool_name(&self) -> &str {
+        if self.api_version.starts_with(CAPI_IPAM_GROUP_PREFIX) {
+            &self.spec.pool_ref.name
+        } else {
+            &self.spec.pool.name
+        }
+    }
+
+    /// The claim the object records (`spec.claim` or CAPI `spec.claimRef`).
+    fn claim_name(&self) -> &str {
+        if self.api_version.starts_with(CAPI_IPAM_GROUP_PREFIX) {
+            &self.spec.claim_ref.name
+        } else {
+            &self.spec.claim.name
+        }
+    }
+}
+
 /// A pool with its in-use set as recomputed from the store.
 struct PoolState {
     allocator: PoolAllocator,
@@ -313,23 +372,53 @@ impl PoolState {
     fn load(store: &dyn Store, pool: &IPPool) -> Result<Self> {
         let mut metal3 = Vec::new();
         let mut capi = Vec::new();
-        let ns = &pool.metadata.namespace;
-        store.list_with(IPADDRESS_KIND, Some(ns), None, &mut |o| {
-            let v: Value = o.decode()?;
-            let api = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-            if api.starts_with("ipam.cluster.x-k8s.io/") {
-                let a: CapiIPAddress = decode(&o.key(), v)?;
-                if a.spec.pool_ref.name == pool.metadata.name {
-                    capi.push(a);
+        let pool_name = pool.metadata.name.as_str();
+        store.list_with(
+            IPADDRESS_KIND,
+            Some(&pool.metadata.namespace),
+            None,
+            &mut |o| {
+                let row: AddressRow = o.decode()?;
+                if row.pool_name() != pool_name || pool_name.is_empty() {
+                    return Ok(());
                 }
-            } else {
-                let a: IPAddress = decode(&o.key(), v)?;
-                if a.spec.pool.name == pool.metadata.name {
-                    metal3.push(a);
+                let spec = row.spec;
+                if row.api_version.starts_with(CAPI_IPAM_GROUP_PREFIX) {
+                    capi.push(CapiIPAddress {
+                        spec: CapiIPAddressSpec {
+                            claim_ref: LocalReference {
+                                name: spec.claim_ref.name,
+                            },
+                            pool_ref: TypedLocalReference {
+                                name: spec.pool_ref.name,
+                                ..TypedLocalReference::default()
+                            },
+                            address: spec.address,
+                            prefix: spec.prefix,
+                            gateway: spec.gateway,
+                        },
+                        ..CapiIPAddress::default()
+                    });
+                } else {
+                    let reference = |r: NameRef| metal3_hostmodel::ObjectReference {
+                        name: r.name,
+                        ..Default::default()
+                    };
+                    metal3.push(IPAddress {
+                        spec: IPAddressSpec {
+                            claim: reference(spec.claim),
+                            pool: reference(spec.pool),
+                            address: spec.address,
+                            prefix: spec.prefix,
+                            gateway: spec.gateway,
+                            dns_servers: spec.dns_servers,
+                        },
+                        ..IPAddress::default()
+                    });
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         let objects = metal3.len() + capi.len();
         let mut allocator = PoolAllocator::from_state(pool, &metal3, &capi)?.with_seed(seed());
         let indexes = pool
@@ -523,22 +612,14 @@ fn release<C: Claim>(
     // reservation below is gone too.
     let mut objects = Vec::new();
     store.list_with(IPADDRESS_KIND, Some(&key.namespace), None, &mut |o| {
-        let v: Value = o.decode()?;
-        let pool = v
-            .pointer("/spec/pool/name")
-            .or_else(|| v.pointer("/spec/poolRef/name"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if claim_of_address(&v) == key.name && pool == pool_key.name {
-            objects.push((o.key(), v));
+        let row: AddressRow = o.decode()?;
+        if row.claim_name() == key.name && row.pool_name() == pool_key.name {
+            objects.push((o.key(), row.spec.address));
         }
         Ok(())
     })?;
-    for (akey, v) in objects {
-        released = v
-            .pointer("/spec/address")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+    for (akey, address) in objects {
+        released = Some(address);
         remove_address_object(store, &akey)?;
     }
     // Then the reservation in the pool, if the pool still exists.
