@@ -246,8 +246,13 @@ fn machines_get_hosts_rendered_data_and_provider_ids() {
         .unwrap();
     assert_eq!(pool.status.unwrap().allocations.len(), 3);
     // The v1beta1 template records claim → index as a map.
-    let t: Value = store.get(&ObjectKey::new(M3DT_KIND, NS, "workers")).unwrap();
-    assert_eq!(t["status"]["indexes"], json!({"w-0": 0, "w-1": 1, "w-2": 2}));
+    let t: Value = store
+        .get(&ObjectKey::new(M3DT_KIND, NS, "workers"))
+        .unwrap();
+    assert_eq!(
+        t["status"]["indexes"],
+        json!({"w-0": 0, "w-1": 1, "w-2": 2})
+    );
 
     // No fourth host: the machine waits.
     add_machine(&store, "w-3");
@@ -311,7 +316,9 @@ fn delete_releases_ips_and_node_reuse_keeps_the_host() {
         .get_as(&ObjectKey::new(IPPOOL_KIND, NS, "prov"))
         .unwrap();
     assert!(pool.status.unwrap().allocations.is_empty());
-    let t: Value = store.get(&ObjectKey::new(M3DT_KIND, NS, "workers")).unwrap();
+    let t: Value = store
+        .get(&ObjectKey::new(M3DT_KIND, NS, "workers"))
+        .unwrap();
     assert_eq!(t["status"]["indexes"], json!({}));
 
     engine_sets(&store, &host, "available", false);

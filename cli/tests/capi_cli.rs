@@ -499,6 +499,21 @@ async fn machines_provisioned_remediated_and_reused_on_sushy() {
         ])
     );
     assert_eq!(host_of.values().collect::<BTreeSet<_>>().len(), 3);
+    let d = ok(&store, &["describe", "m3m", "w-0"]);
+    for line in [
+        format!("  Provider ID:  metal3://default/{}/w-0", host_of["w-0"]),
+        format!("  Host:         {}", host_of["w-0"]),
+        "  Data Secrets: w-0-metadata, w-0-networkdata".to_string(),
+        format!(
+            "  prov: {}/24 (IPClaim {}-prov)",
+            ip_of["w-0"],
+            d.lines()
+                .find_map(|l| l.strip_prefix("  Metal3Data:   "))
+                .unwrap()
+        ),
+    ] {
+        assert!(d.lines().any(|l| l == line), "missing {line:?} in\n{d}");
+    }
 
     // Remediation by reboot: the emulator's power goes off, then on again.
     let w1 = index_of(&host_of["w-1"]);

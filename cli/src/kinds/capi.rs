@@ -70,7 +70,10 @@ pub const CAPI_KINDS: &[KindInfo] = &[
         INFRA,
         "metal3machines",
         &["m3m", "m3machine", "m3machines", "metal3m", "metal3machine"],
-        &ext(INFRA_VERSIONS, parse_m3m, m3m_columns, m3m_row),
+        &KindExt {
+            describe: Some(describe_m3m),
+            ..ext(INFRA_VERSIONS, parse_m3m, m3m_columns, m3m_row)
+        },
     ),
     row(
         "Metal3MachineTemplate",
@@ -387,4 +390,69 @@ fn machine_row(_: &dyn Store, v: &Value, _: bool, now: i64) -> KindResult<Vec<St
         s(v, "/spec/infrastructureRef/name").to_string(),
         created(v, now),
     ])
+}
+
+/// `describe m3m`: the host, the rendered data and the addresses it holds.
+fn describe_m3m(store: &dyn Store, v: &Value) -> KindResult<String> {
+    use std::fmt::Write as _;
+    let m: Metal3Machine = serde_json::from_value(v.clone())?;
+    let [_, pid, ready, host, phase] = crate::machine_cmd::machine::m3m_row(store, &m);
+    let ns = m.metadata.namespace.as_str();
+    let mut out = String::from("Machine:\n");
+    let dash = |x: &str| {
+        if x.is_empty() {
+            "<none>".to_string()
+        } else {
+            x.to_string()
+        }
+    };
+    let _ = writeln!(out, "  Phase:        {phase}");
+    let _ = writeln!(out, "  Ready:        {ready}");
+    let _ = writeln!(out, "  Provider ID:  {}", dash(&pid));
+    let _ = writeln!(out, "  Host:         {}", dash(&host));
+    let data = s(v, "/status/renderedData/name");
+    let _ = writeln!(out, "  Metal3Data:   {}", dash(data));
+    let secrets: Vec<&str> = [
+        s(v, "/status/metaData/name"),
+        s(v, "/status/networkData/name"),
+    ]
+    .into_iter()
+    .filter(|x| !x.is_empty())
+    .collect();
+    let _ = writeln!(out, "  Data Secrets: {}", dash(&secrets.join(", ")));
+    if !data.is_empty() {
+        let claims = store.list("IPClaim", Some(ns), None)?.items;
+        let mut lines = Vec::new();
+        for c in claims.iter().filter(|c| {
+            c.pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|o| {
+                    o.iter()
+                        .any(|o| s(o, "/kind") == "Metal3Data" && s(o, "/name") == data)
+                })
+        }) {
+            let addr = match store.get(&metal3_provisioning::store::ObjectKey::new(
+                "IPAddress",
+                ns,
+                s(c, "/status/address/name"),
+            )) {
+                Ok(a) => format!("{}/{}", s(&a, "/spec/address"), scalar(&a, "/spec/prefix")),
+                Err(e) if e.is_not_found() => "<pending>".to_string(),
+                Err(e) => return Err(e.into()),
+            };
+            lines.push(format!(
+                "  {}: {addr} (IPClaim {})",
+                s(c, "/spec/pool/name"),
+                s(c, "/metadata/name")
+            ));
+        }
+        let _ = writeln!(out, "IP Addresses:");
+        if lines.is_empty() {
+            let _ = writeln!(out, "  <none>");
+        }
+        for l in lines {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+    Ok(out)
 }
