@@ -437,3 +437,62 @@ fn template_cleaning_mode_reaches_machine_and_host() {
     let h: Value = store.get(&ObjectKey::new(HOST_KIND, NS, &host)).unwrap();
     assert_eq!(h["spec"]["automatedCleaningMode"], "metadata");
 }
+
+#[test]
+fn paused_cluster_pauses_the_host_and_unpausing_releases_it() {
+    let store = MemoryStore::new();
+    seed(&store);
+    let ctx = MachineContext::new(5);
+    add_machine(&store, "w-0");
+    drive(&store, &ctx, "w-0", "available");
+    let host = host_of(&store, "w-0").metadata.name;
+    let hkey = ObjectKey::new(HOST_KIND, NS, &host);
+    let h: Value = store.get(&hkey).unwrap();
+    assert_eq!(
+        h["metadata"]["annotations"]["clusterctl.cluster.x-k8s.io/block-move"],
+        ""
+    );
+    store
+        .create(
+            json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
+            "metadata": {"name": "c1", "namespace": NS}, "spec": {"paused": true}}),
+        )
+        .unwrap();
+    assert_eq!(
+        reconcile_machine(&store, &ctx, &m3m_key("w-0")).unwrap(),
+        Next::after(30, "paused")
+    );
+    let h: Value = store.get(&hkey).unwrap();
+    let ann = &h["metadata"]["annotations"];
+    assert_eq!(ann["baremetalhost.metal3.io/paused"], "metal3.io/capm3");
+    assert!(ann["baremetalhost.metal3.io/status"]
+        .as_str()
+        .unwrap()
+        .contains("\"provisioning\""));
+    assert!(
+        ann.get("clusterctl.cluster.x-k8s.io/block-move").is_none(),
+        "{ann}"
+    );
+    update_with_retry(
+        &store,
+        &ObjectKey::new(CLUSTER_KIND, NS, "c1"),
+        Subresource::Main,
+        |v| {
+            v["spec"]["paused"] = json!(false);
+            Ok(())
+        },
+    )
+    .unwrap();
+    let next = reconcile_machine(&store, &ctx, &m3m_key("w-0")).unwrap();
+    assert_ne!(next, Next::after(30, "paused"));
+    let h: Value = store.get(&hkey).unwrap();
+    let ann = &h["metadata"]["annotations"];
+    assert!(ann.get("baremetalhost.metal3.io/paused").is_none(), "{ann}");
+    // Block-move comes back on the next pass, as upstream re-adds it every reconcile.
+    reconcile_machine(&store, &ctx, &m3m_key("w-0")).unwrap();
+    let h: Value = store.get(&hkey).unwrap();
+    assert_eq!(
+        h["metadata"]["annotations"]["clusterctl.cluster.x-k8s.io/block-move"],
+        ""
+    );
+}

@@ -15,7 +15,8 @@ use super::{
     DATA_KIND, DEPLOYMENT_NAME_LABEL, HOST_KIND, M3MT_KIND, M3M_FINALIZER, M3M_KIND, MACHINE_KIND,
 };
 use crate::lifecycle::{
-    is_paused, mark_for_reuse, node_reuse_value, sync_cleaning_mode, CLONED_FROM_NAME,
+    ensure_block_move, is_paused, mark_for_reuse, node_reuse_value, sync_cleaning_mode, sync_pause,
+    CLONED_FROM_NAME,
 };
 use crate::providerid::{decide, ProviderIdDecision};
 use crate::select::{
@@ -137,6 +138,29 @@ fn pass(store: &dyn Store, ctx: &MachineContext, key: &ObjectKey) -> Result<Next
         return delete(store, ctx, &m3m, Some(&machine));
     }
     let cluster = cluster_of(store, &machine)?;
+    if let Some(host) = host_of(store, &m3m)? {
+        // Block-move on the associated host, then the pause annotation follows the Cluster.
+        let mut current = host;
+        if let Some(h) = ensure_block_move(&current) {
+            if let Some(saved) = save(store, &current, &h)? {
+                current = saved;
+            }
+        }
+        for step in sync_pause(&current, &cluster).map_err(|e| ReconcileError::Invalid {
+            object: format!(
+                "BareMetalHost {}/{}",
+                current.metadata.namespace, current.metadata.name
+            ),
+            problem: e.to_string(),
+        })? {
+            // The steps differ only in annotations; each goes on top of the last write.
+            let mut want = current.clone();
+            want.metadata.annotations = step.metadata.annotations;
+            if let Some(saved) = save(store, &current, &want)? {
+                current = saved;
+            }
+        }
+    }
     if is_paused(&cluster, &m3m.metadata.annotations) {
         return Ok(Next::after(30, "paused"));
     }
