@@ -583,6 +583,47 @@ mod tests {
     const HOST: &str = "apiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata:\n  name: h0\n  namespace: ns\nspec:\n  online: true\n";
 
     #[test]
+    fn foreign_kinds_come_back_untouched_in_input_order() {
+        let pool = "apiVersion: ipam.metal3.io/v1alpha1\nkind: IPPool\nmetadata:\n  name: p\nspec:\n  anything: 1\n";
+        let input = format!("{HOST}---\n{pool}---\n{HOST}");
+        let foreign = |api: &str, kind: &str| api == "ipam.metal3.io/v1alpha1" && kind == "IPPool";
+        let parsed = parse_each_with(&input, ParseOptions::default(), &foreign).unwrap();
+        assert_eq!(parsed.len(), 3);
+        assert!(matches!(&parsed[0], Parsed::Object(Ok(o)) if o.key() == "BareMetalHost/ns/h0"));
+        match &parsed[1] {
+            Parsed::Foreign(v, at) => {
+                assert_eq!(v["spec"]["anything"], 1);
+                assert_eq!(at.document, 1);
+                assert_eq!(at.object.as_deref(), Some("IPPool/default/p"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&parsed[2], Parsed::Object(Ok(_))));
+        // Without the hook the same kind is unsupported, as before.
+        let plain = parse_each(&input, ParseOptions::default()).unwrap();
+        assert!(matches!(&plain[1], Err(e) if matches!(e[0], ManifestError::UnknownKind { .. })));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Small {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    #[test]
+    fn parse_typed_reports_unknown_fields_with_paths() {
+        let doc = serde_json::json!({"name": "x", "nmae": "y"});
+        let errs =
+            parse_typed::<Small>(&doc, &Location::default(), ParseOptions::default()).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].path(), Some("nmae"));
+        assert!(
+            parse_typed::<Small>(&doc, &Location::default(), ParseOptions { strict: false })
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn multi_document_in_order_and_empty_skipped() {
         let input =
             format!("---\n{HOST}---\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n");
