@@ -496,3 +496,65 @@ fn paused_cluster_pauses_the_host_and_unpausing_releases_it() {
         ""
     );
 }
+
+/// v1beta2 objects (renamed fields `ipAddressesFromPool`, `diskFormat`) go
+/// through the same chain; the machine is marked `initialization.provisioned`
+/// and the template's `status.indexes` is the v1beta2 list.
+#[test]
+fn v1beta2_objects_are_reconciled_in_their_version() {
+    let store = MemoryStore::new();
+    seed(&store);
+    let v2 = "infrastructure.cluster.x-k8s.io/v1beta2";
+    for (kind, spec) in [
+        (
+            M3DT_KIND,
+            json!({"metaData": {"ipAddressesFromPool": [{"key": "ip", "name": "prov"}]}}),
+        ),
+        (
+            M3MT_KIND,
+            json!({"template": {"spec": {
+            "image": {"url": "http://img/live.iso", "diskFormat": "live-iso"},
+            "dataTemplate": {"name": "workers"}}}}),
+        ),
+    ] {
+        update_with_retry(
+            &store,
+            &ObjectKey::new(kind, NS, "workers"),
+            Subresource::Main,
+            |v| {
+                v["apiVersion"] = json!(v2);
+                v["spec"] = spec.clone();
+                Ok(())
+            },
+        )
+        .unwrap();
+    }
+    add_machine(&store, "w-0");
+    update_with_retry(&store, &m3m_key("w-0"), Subresource::Main, |v| {
+        v["apiVersion"] = json!(v2);
+        Ok(())
+    })
+    .unwrap();
+    drive(&store, &ctx_for_v2(), "w-0", "available");
+    let host = host_of(&store, "w-0");
+    assert_eq!(
+        serde_json::to_value(host.spec.image.as_ref().unwrap()).unwrap()["format"],
+        "live-iso"
+    );
+    let md = secret_text(&store, "w-0-metadata", "metaData");
+    assert!(md.starts_with("ip: 192.168.10.20\n"), "{md}");
+    engine_sets(&store, &host.metadata.name, "provisioned", true);
+    drive(&store, &ctx_for_v2(), "w-0", "-");
+    let m: Value = store.get(&m3m_key("w-0")).unwrap();
+    assert_eq!(m["apiVersion"], v2);
+    assert_eq!(m["status"]["initialization"]["provisioned"], true, "{m}");
+    assert!(m["status"].get("ready").is_none(), "{m}");
+    let t: Value = store
+        .get(&ObjectKey::new(M3DT_KIND, NS, "workers"))
+        .unwrap();
+    assert_eq!(t["status"]["indexes"], json!([{"name": "w-0", "index": 0}]));
+}
+
+fn ctx_for_v2() -> MachineContext {
+    MachineContext::new(9)
+}
