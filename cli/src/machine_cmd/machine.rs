@@ -239,7 +239,7 @@ fn create(args: CreateArgs) -> VerbResult {
         store.create_typed(&m)?;
         println!("metal3machine.infrastructure.cluster.x-k8s.io/{name} created");
     }
-    let ctx = MachineContext::new(seed());
+    let ctx = context();
     let keys: Vec<ObjectKey> = names
         .iter()
         .map(|n| ObjectKey::new(M3M_KIND, &ns, n))
@@ -340,7 +340,7 @@ fn delete(args: DeleteArgs) -> VerbResult {
             Err(e) => return Err(e.into()),
         }
     }
-    let ctx = MachineContext::new(seed());
+    let ctx = context();
     drive(store.clone(), args.wait, |s| {
         let (_, lines) = step(s, &ctx, &keys)?;
         if lines.values().all(|v| v == "deleted") {
@@ -476,5 +476,13 @@ pub fn reconcile_all(store: &dyn Store, ctx: &MachineContext, namespace: Option<
 
 /// A machine context seeded from the clock, for `controller run`.
 pub fn controller_context() -> MachineContext {
-    MachineContext::new(seed())
+    context()
+}
+
+/// The reconcilers' context: random tie-break seeded from the clock, fast
+/// track from `CAPM3_FAST_TRACK` as CAPM3's manager reads it.
+fn context() -> MachineContext {
+    let mut ctx = MachineContext::new(seed());
+    ctx.fast_track = std::env::var("CAPM3_FAST_TRACK").is_ok_and(|v| v == "true");
+    ctx
 }
