@@ -7,9 +7,8 @@
 //! Every allocation is first *reserved* in the pool's `status.indexes` by a
 //! status update carrying the pool's `resourceVersion` as read (optimistic
 //! concurrency). The in-use set an allocation is computed from is built
-//! *after* that read, from the pool's pre-allocations, every IPAddress object
-//! referencing the pool and every reservation in `status.indexes` (pending
-//! ones included). So a writer whose read preceded another writer's
+//! *after* that read, from the pool's pre-allocations and the reservations in
+//! `status.indexes`. So a writer whose read preceded another writer's
 //! reservation loses the compare-and-swap, re-reads and recomputes. Only
 //! after the reservation does the IPAddress object get created (its name is
 //! derived from the address, so the object store refuses a second holder as
@@ -18,6 +17,11 @@
 //!
 //! Release runs in the opposite order: the IPAddress object goes first, then
 //! the reservation, so the address is in the in-use set until both are gone.
+//!
+//! IPAddress objects created some other way are folded into `status.indexes`
+//! by [`sync_indexes`], upstream's recomputation from every object, which runs
+//! on pool reconcile, from [`adopt_address`], and when an address object turns
+//! out to be taken (the claim then chooses again).
 
 use std::collections::BTreeMap;
 
