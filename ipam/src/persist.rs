@@ -7,9 +7,8 @@
 //! Every allocation is first *reserved* in the pool's `status.indexes` by a
 //! status update carrying the pool's `resourceVersion` as read (optimistic
 //! concurrency). The in-use set an allocation is computed from is built
-//! *after* that read, from the pool's pre-allocations, every IPAddress object
-//! referencing the pool and every reservation in `status.indexes` (pending
-//! ones included). So a writer whose read preceded another writer's
+//! *after* that read, from the pool's pre-allocations and the reservations in
+//! `status.indexes`. So a writer whose read preceded another writer's
 //! reservation loses the compare-and-swap, re-reads and recomputes. Only
 //! after the reservation does the IPAddress object get created (its name is
 //! derived from the address, so the object store refuses a second holder as
@@ -18,6 +17,11 @@
 //!
 //! Release runs in the opposite order: the IPAddress object goes first, then
 //! the reservation, so the address is in the in-use set until both are gone.
+//!
+//! IPAddress objects created some other way are folded into `status.indexes`
+//! by [`sync_indexes`], upstream's recomputation from every object, which runs
+//! on pool reconcile, from [`adopt_address`], and when an address object turns
+//! out to be taken (the claim then chooses again).
 
 use std::collections::BTreeMap;
 
@@ -138,7 +142,11 @@ trait Claim: Serialize + DeserializeOwned {
     fn pool_name(&self) -> &str;
     fn request(&self) -> ClaimRequest<'_>;
     /// `status.address` / `status.addressRef` is set.
-    fn has_address(&self) -> bool;
+    fn has_address(&self) -> bool {
+        self.address_name().is_some()
+    }
+    /// The IPAddress name in `status.address` / `status.addressRef`.
+    fn address_name(&self) -> Option<&str>;
     /// The error an earlier reconcile recorded, if any.
     fn recorded_error(&self) -> Option<String>;
     fn set_success(&mut self, a: &Allocation, pool_namespace: &str);
@@ -170,8 +178,12 @@ impl Claim for IPClaim {
     fn request(&self) -> ClaimRequest<'_> {
         ClaimRequest::from_ipclaim(self)
     }
-    fn has_address(&self) -> bool {
-        self.status.as_ref().is_some_and(|s| s.address.is_some())
+    fn address_name(&self) -> Option<&str> {
+        self.status
+            .as_ref()
+            .and_then(|s| s.address.as_ref())
+            .map(|a| a.name.as_str())
+            .filter(|n| !n.is_empty())
     }
     fn recorded_error(&self) -> Option<String> {
         self.status
@@ -209,11 +221,12 @@ impl Claim for CapiIPAddressClaim {
     fn request(&self) -> ClaimRequest<'_> {
         ClaimRequest::from_capi_claim(self)
     }
-    fn has_address(&self) -> bool {
+    fn address_name(&self) -> Option<&str> {
         self.status
             .as_ref()
             .and_then(|s| s.address_ref.as_ref())
-            .is_some_and(|r| !r.name.is_empty())
+            .map(|r| r.name.as_str())
+            .filter(|n| !n.is_empty())
     }
     fn recorded_error(&self) -> Option<String> {
         let first = self.status.as_ref()?.conditions.first()?;
@@ -278,17 +291,9 @@ fn reconcile_claim<C: Claim>(store: &dyn Store, key: &ObjectKey) -> Result<Claim
     if claim.meta().deletion_timestamp.is_some() {
         return release::<C>(store, key, &claim, &pool_key);
     }
-    if claim.has_address() {
+    if let Some(name) = claim.address_name() {
         // Already done; report what it holds.
-        let pool = match store.get_as::<IPPool>(&pool_key) {
-            Ok(p) => p,
-            Err(e) if e.is_not_found() => {
-                return Ok(ClaimOutcome::PoolMissing(claim.pool_name().into()))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let state = PoolState::load(store, &pool)?;
-        if let Some(a) = state.allocator.get(&key.name) {
+        if let Some(a) = held_allocation(store, &key.namespace, name, &key.name, &pool_key.name)? {
             return Ok(ClaimOutcome::Allocated(a));
         }
     }
@@ -357,6 +362,19 @@ impl AddressRow {
     }
 }
 
+/// Where [`PoolState::load`] takes the in-use set from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// Every IPAddress object referencing the pool plus its reservations, as
+    /// upstream rebuilds it on every reconcile (cost grows with the namespace).
+    Objects,
+    /// Only `status.indexes` and the pre-allocations: every allocation made
+    /// here is reserved there first, and objects created some other way are
+    /// folded in by [`sync_indexes`] (on pool reconcile, when an IPAddress is
+    /// applied, and when creating an address object finds it taken).
+    Indexes,
+}
+
 /// A pool with its in-use set as recomputed from the store.
 struct PoolState {
     allocator: PoolAllocator,
@@ -369,56 +387,58 @@ struct PoolState {
 impl PoolState {
     /// Builds the in-use set from the pool as read, every IPAddress object
     /// referencing it and its pending reservations (see the module docs).
-    fn load(store: &dyn Store, pool: &IPPool) -> Result<Self> {
+    fn load(store: &dyn Store, pool: &IPPool, scan: Scan) -> Result<Self> {
         let mut metal3 = Vec::new();
         let mut capi = Vec::new();
         let pool_name = pool.metadata.name.as_str();
-        store.list_with(
-            IPADDRESS_KIND,
-            Some(&pool.metadata.namespace),
-            None,
-            &mut |o| {
-                let row: AddressRow = o.decode()?;
-                if row.pool_name() != pool_name || pool_name.is_empty() {
-                    return Ok(());
-                }
-                let spec = row.spec;
-                if row.api_version.starts_with(CAPI_IPAM_GROUP_PREFIX) {
-                    capi.push(CapiIPAddress {
-                        spec: CapiIPAddressSpec {
-                            claim_ref: LocalReference {
-                                name: spec.claim_ref.name,
+        if scan == Scan::Objects {
+            store.list_with(
+                IPADDRESS_KIND,
+                Some(&pool.metadata.namespace),
+                None,
+                &mut |o| {
+                    let row: AddressRow = o.decode()?;
+                    if row.pool_name() != pool_name || pool_name.is_empty() {
+                        return Ok(());
+                    }
+                    let spec = row.spec;
+                    if row.api_version.starts_with(CAPI_IPAM_GROUP_PREFIX) {
+                        capi.push(CapiIPAddress {
+                            spec: CapiIPAddressSpec {
+                                claim_ref: LocalReference {
+                                    name: spec.claim_ref.name,
+                                },
+                                pool_ref: TypedLocalReference {
+                                    name: spec.pool_ref.name,
+                                    ..TypedLocalReference::default()
+                                },
+                                address: spec.address,
+                                prefix: spec.prefix,
+                                gateway: spec.gateway,
                             },
-                            pool_ref: TypedLocalReference {
-                                name: spec.pool_ref.name,
-                                ..TypedLocalReference::default()
+                            ..CapiIPAddress::default()
+                        });
+                    } else {
+                        let reference = |r: NameRef| metal3_hostmodel::ObjectReference {
+                            name: r.name,
+                            ..Default::default()
+                        };
+                        metal3.push(IPAddress {
+                            spec: IPAddressSpec {
+                                claim: reference(spec.claim),
+                                pool: reference(spec.pool),
+                                address: spec.address,
+                                prefix: spec.prefix,
+                                gateway: spec.gateway,
+                                dns_servers: spec.dns_servers,
                             },
-                            address: spec.address,
-                            prefix: spec.prefix,
-                            gateway: spec.gateway,
-                        },
-                        ..CapiIPAddress::default()
-                    });
-                } else {
-                    let reference = |r: NameRef| metal3_hostmodel::ObjectReference {
-                        name: r.name,
-                        ..Default::default()
-                    };
-                    metal3.push(IPAddress {
-                        spec: IPAddressSpec {
-                            claim: reference(spec.claim),
-                            pool: reference(spec.pool),
-                            address: spec.address,
-                            prefix: spec.prefix,
-                            gateway: spec.gateway,
-                            dns_servers: spec.dns_servers,
-                        },
-                        ..IPAddress::default()
-                    });
-                }
-                Ok(())
-            },
-        )?;
+                            ..IPAddress::default()
+                        });
+                    }
+                    Ok(())
+                },
+            )?;
+        }
         let objects = metal3.len() + capi.len();
         let mut allocator = PoolAllocator::from_state(pool, &metal3, &capi)?.with_seed(seed());
         let indexes = pool
@@ -447,6 +467,39 @@ impl PoolState {
             objects,
         })
     }
+}
+
+/// The allocation an IPAddress object (either flavour) records for `claim`
+/// in `pool`, if that object exists and says so.
+fn held_allocation(
+    store: &dyn Store,
+    namespace: &str,
+    name: &str,
+    claim: &str,
+    pool: &str,
+) -> Result<Option<Allocation>> {
+    let v = match store.get(&ObjectKey::new(IPADDRESS_KIND, namespace, name)) {
+        Ok(v) => v,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let row: AddressRow = serde_json::from_value(v).map_err(|e| {
+        PersistError::Store(StoreError::Decode {
+            key: ObjectKey::new(IPADDRESS_KIND, namespace, name),
+            reason: e.to_string(),
+        })
+    })?;
+    if row.claim_name() != claim || row.pool_name() != pool {
+        return Ok(None);
+    }
+    Ok(Some(Allocation {
+        claim: claim.into(),
+        name: name.into(),
+        prefix: row.spec.prefix.unwrap_or(0),
+        gateway: row.spec.gateway.filter(|g| !g.is_empty()),
+        dns_servers: row.spec.dns_servers,
+        address: row.spec.address,
+    }))
 }
 
 /// A seed for the `random` strategy that differs between processes and calls.
@@ -488,7 +541,7 @@ fn allocate<C: Claim>(
             Err(e) => return Err(e.into()),
         };
         ensure_pool_finalizer(store, pool_key, &pool)?;
-        let mut state = PoolState::load(store, &pool)?;
+        let mut state = PoolState::load(store, &pool, Scan::Indexes)?;
         // A reservation of this claim from an interrupted run is completed
         // with the address it reserved.
         let own_pending = state.pending.remove(&key.name);
@@ -543,7 +596,17 @@ fn allocate<C: Claim>(
                 Err(e) => return Err(e.into()),
             }
         }
-        create_address_object(store, &claim, &allocation, &pool)?;
+        match create_address_object(store, &claim, &allocation, &pool) {
+            Ok(()) => {}
+            Err(PersistError::AddressObjectTaken { .. }) if attempt + 1 < UPDATE_ATTEMPTS => {
+                // An object this pool's status.indexes did not account for
+                // (created some other way): fold it in, which also drops this
+                // claim's reservation of that address, and choose again.
+                sync_indexes(store, pool_key)?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
         let ns = pool.metadata.namespace.clone();
         store.update_typed_with_retry::<C, _>(key, Subresource::Status, |c| {
             c.set_success(&allocation, &ns);
@@ -716,13 +779,21 @@ pub fn reconcile_pool(store: &dyn Store, namespace: &str, name: &str) -> Result<
             reconcile_capi_claim(store, namespace, &c.metadata.name)?;
         }
     }
+    sync_indexes(store, &key)
+}
+
+/// Recomputes a pool's `status.indexes` from every IPAddress object that
+/// references it plus its live reservations (upstream's getIndexes), and
+/// removes the finalizer of a pool being deleted once nothing references it.
+pub fn sync_indexes(store: &dyn Store, key: &ObjectKey) -> Result<PoolOutcome> {
+    let namespace = key.namespace.as_str();
     for attempt in 0..UPDATE_ATTEMPTS {
-        let mut pool: IPPool = match store.get_as(&key) {
+        let mut pool: IPPool = match store.get_as(key) {
             Ok(p) => p,
             Err(e) if e.is_not_found() => return Ok(PoolOutcome::Deleted),
             Err(e) => return Err(e.into()),
         };
-        let mut state = PoolState::load(store, &pool)?;
+        let mut state = PoolState::load(store, &pool, Scan::Objects)?;
         // Reservations of claims that no longer exist were left by a process
         // that stopped mid-allocation; live claims always exist while they
         // allocate (their finalizer is set first).
@@ -739,7 +810,7 @@ pub fn reconcile_pool(store: &dyn Store, namespace: &str, name: &str) -> Result<
         let indexes = state.allocator.status_indexes();
         let deleting = pool.metadata.deletion_timestamp.is_some();
         if deleting && state.objects == 0 && state.pending.is_empty() {
-            let r = store.update_typed_with_retry::<IPPool, _>(&key, Subresource::Main, |p| {
+            let r = store.update_typed_with_retry::<IPPool, _>(key, Subresource::Main, |p| {
                 p.metadata.finalizers.retain(|f| f != IPPOOL_FINALIZER);
                 Ok(())
             });
@@ -778,7 +849,7 @@ pub fn reconcile_pool(store: &dyn Store, namespace: &str, name: &str) -> Result<
         });
     }
     Err(PersistError::Contended {
-        pool: key,
+        pool: key.clone(),
         attempts: UPDATE_ATTEMPTS,
     })
 }
@@ -839,6 +910,29 @@ fn claim_exists(store: &dyn Store, namespace: &str, name: &str) -> bool {
     })
 }
 
+/// Folds an IPAddress object created outside this layer (e.g. applied from
+/// a manifest) into its pool's `status.indexes`; `None` when it names no
+/// existing pool.
+pub fn adopt_address(
+    store: &dyn Store,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<PoolOutcome>> {
+    let v = store.get(&ObjectKey::new(IPADDRESS_KIND, namespace, name))?;
+    let row: AddressRow = serde_json::from_value(v).map_err(|e| {
+        PersistError::Store(StoreError::Decode {
+            key: ObjectKey::new(IPADDRESS_KIND, namespace, name),
+            reason: e.to_string(),
+        })
+    })?;
+    let pool_key = ObjectKey::new(IPPOOL_KIND, namespace, row.pool_name());
+    match store.get(&pool_key) {
+        Ok(_) => sync_indexes(store, &pool_key).map(Some),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Deletes an IPPool: gone at once when no IPAddress references it, else
 /// kept (with `deletionTimestamp`) until the last claim is released.
 pub fn delete_pool(store: &dyn Store, namespace: &str, name: &str) -> Result<PoolOutcome> {
@@ -856,7 +950,7 @@ pub fn delete_pool(store: &dyn Store, namespace: &str, name: &str) -> Result<Poo
 /// Capacity, use and the allocation map of a stored pool.
 pub fn pool_usage(store: &dyn Store, namespace: &str, name: &str) -> Result<PoolUsage> {
     let pool: IPPool = store.get_as(&ObjectKey::new(IPPOOL_KIND, namespace, name))?;
-    let state = PoolState::load(store, &pool)?;
+    let state = PoolState::load(store, &pool, Scan::Objects)?;
     let allocations = state.allocator.status_indexes();
     let held: std::collections::HashSet<&str> = allocations.keys().map(String::as_str).collect();
     let reserved: BTreeMap<String, String> = if pool.metadata.deletion_timestamp.is_some() {

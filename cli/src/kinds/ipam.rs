@@ -95,7 +95,7 @@ pub const IPAM_KINDS: &[KindInfo] = &[
             api_versions: M3,
             parse: parse_address,
             validate_update: update_address,
-            after_apply: None,
+            after_apply: Some(apply_address),
             delete: None,
             columns: address_columns,
             row: address_row,
@@ -127,7 +127,7 @@ pub const IPAM_KINDS: &[KindInfo] = &[
             api_versions: CAPI,
             parse: parse_capi_address,
             validate_update: no_update_rules,
-            after_apply: None,
+            after_apply: Some(apply_capi_address),
             delete: None,
             columns: capi_address_columns,
             row: capi_address_row,
@@ -314,6 +314,24 @@ fn apply_capi_claim(store: &dyn Store, key: &ObjectKey) -> KindResult<(Vec<Strin
         &what,
         persist::reconcile_capi_claim(store, &key.namespace, &key.name)?,
     ))
+}
+
+/// An IPAddress applied by hand holds its address: record it in its pool.
+fn adopt(store: &dyn Store, key: &ObjectKey, resource: &str) -> KindResult<(Vec<String>, bool)> {
+    let what = format!("{resource}/{}", key.name);
+    let line = match persist::adopt_address(store, &key.namespace, &key.name)? {
+        Some(_) => format!("{what} recorded in its IPPool's status.indexes"),
+        None => format!("{what} references no existing IPPool"),
+    };
+    Ok((vec![line], true))
+}
+
+fn apply_address(store: &dyn Store, key: &ObjectKey) -> KindResult<(Vec<String>, bool)> {
+    adopt(store, key, "ipaddress.ipam.metal3.io")
+}
+
+fn apply_capi_address(store: &dyn Store, key: &ObjectKey) -> KindResult<(Vec<String>, bool)> {
+    adopt(store, key, "ipaddress.ipam.cluster.x-k8s.io")
 }
 
 fn delete_claim(store: &dyn Store, key: &ObjectKey) -> KindResult<String> {

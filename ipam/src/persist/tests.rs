@@ -390,3 +390,43 @@ fn threads_on_one_sqlite_file_never_share_an_address() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn address_objects_made_elsewhere_are_folded_in_not_handed_out_again() {
+    let store = MemoryStore::new();
+    store.create(small_pool()).unwrap();
+    // An IPAddress created outside this layer (e.g. imported), unknown to
+    // the pool's status.indexes.
+    store
+        .create(json!({
+            "apiVersion": "ipam.metal3.io/v1alpha1", "kind": "IPAddress",
+            "metadata": {"name": "test1-prov-192-168-0-10", "namespace": "default"},
+            "spec": {"address": "192.168.0.10", "pool": {"name": "pool1"}, "claim": {"name": "imported"}}
+        }))
+        .unwrap();
+    assert_eq!(address_of(&claim(&store, "a")), "192.168.0.12");
+    assert_eq!(
+        indexes(&store),
+        BTreeMap::from([
+            ("a".to_string(), "192.168.0.12".to_string()),
+            ("imported".to_string(), "192.168.0.10".to_string()),
+        ])
+    );
+    // Adopting it explicitly (what `metal3ctl apply` does for IPAddress
+    // objects) has the same effect up front.
+    store
+        .create(json!({
+            "apiVersion": "ipam.cluster.x-k8s.io/v1beta2", "kind": "IPAddress",
+            "metadata": {"name": "test1-prov-192-168-0-13", "namespace": "default"},
+            "spec": {"address": "192.168.0.13", "poolRef": {"name": "pool1"}, "claimRef": {"name": "capi-imported"}}
+        }))
+        .unwrap();
+    assert_eq!(
+        adopt_address(&store, "default", "test1-prov-192-168-0-13").unwrap(),
+        Some(PoolOutcome::Ready { allocations: 3 })
+    );
+    assert_eq!(
+        claim(&store, "b"),
+        ClaimOutcome::Failed("Exhausted IP Pools".into())
+    );
+}
