@@ -430,3 +430,108 @@ fn address_objects_made_elsewhere_are_folded_in_not_handed_out_again() {
         ClaimOutcome::Failed("Exhausted IP Pools".into())
     );
 }
+
+/// A store that, just before the first pool status write it sees, lets
+/// another writer allocate (as a second process would in that gap), and
+/// counts creates refused because the key exists.
+struct Interleaved {
+    inner: MemoryStore,
+    injected: std::sync::atomic::AtomicBool,
+    refused_creates: std::sync::atomic::AtomicUsize,
+}
+
+impl Store for Interleaved {
+    fn get(&self, key: &ObjectKey) -> metal3_hostmodel::store::Result<Value> {
+        self.inner.get(key)
+    }
+    fn list_with(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        selector: Option<&metal3_hostmodel::store::LabelSelector>,
+        visit: &mut dyn FnMut(
+            metal3_hostmodel::store::RawRef<'_>,
+        ) -> metal3_hostmodel::store::Result<()>,
+    ) -> metal3_hostmodel::store::Result<u64> {
+        self.inner.list_with(kind, namespace, selector, visit)
+    }
+    fn create(&self, obj: Value) -> metal3_hostmodel::store::Result<Value> {
+        let r = self.inner.create(obj);
+        if matches!(r, Err(StoreError::AlreadyExists { .. })) {
+            self.refused_creates
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        r
+    }
+    fn update(&self, obj: Value) -> metal3_hostmodel::store::Result<Value> {
+        self.inner.update(obj)
+    }
+    fn update_status(&self, obj: Value) -> metal3_hostmodel::store::Result<Value> {
+        if obj["kind"] == "IPPool"
+            && !self
+                .injected
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            // The other writer reads the pool after us and commits first.
+            self.inner.create(claim_doc("other")).unwrap();
+            let out = reconcile_ipclaim(&self.inner, "default", "other").unwrap();
+            assert_eq!(address_of(&out), "192.168.0.10");
+        }
+        self.inner.update_status(obj)
+    }
+    fn delete(
+        &self,
+        key: &ObjectKey,
+    ) -> metal3_hostmodel::store::Result<metal3_hostmodel::store::DeleteOutcome> {
+        self.inner.delete(key)
+    }
+    fn revision(&self) -> metal3_hostmodel::store::Result<u64> {
+        self.inner.revision()
+    }
+    fn watch(
+        &self,
+        since: u64,
+    ) -> metal3_hostmodel::store::Result<Vec<metal3_hostmodel::store::WatchEvent>> {
+        self.inner.watch(since)
+    }
+    fn wait_for_change(
+        &self,
+        since: u64,
+    ) -> metal3_hostmodel::store::BoxFuture<'_, metal3_hostmodel::store::Result<u64>> {
+        self.inner.wait_for_change(since)
+    }
+}
+
+#[test]
+fn a_stale_pool_read_loses_the_compare_and_swap_and_chooses_again() {
+    let store = Interleaved {
+        inner: MemoryStore::new(),
+        injected: false.into(),
+        refused_creates: 0.into(),
+    };
+    // The pool already carries its finalizer, so the first status write is
+    // the reservation.
+    let mut pool = small_pool();
+    pool["metadata"]["finalizers"] = json!(["ippool.ipam.metal3.io"]);
+    store.create(pool).unwrap();
+    store.create(claim_doc("mine")).unwrap();
+    let out = reconcile_ipclaim(&store, "default", "mine").unwrap();
+    assert!(store.injected.load(std::sync::atomic::Ordering::SeqCst));
+    // Both chose .10 from the same pool state; the other writer committed
+    // first, so this one's reservation conflicted and it took the next free
+    // address, without ever colliding on the IPAddress object.
+    assert_eq!(address_of(&out), "192.168.0.12");
+    assert_eq!(
+        store
+            .refused_creates
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    assert_eq!(
+        indexes(&store),
+        BTreeMap::from([
+            ("mine".to_string(), "192.168.0.12".to_string()),
+            ("other".to_string(), "192.168.0.10".to_string()),
+        ])
+    );
+}
