@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::hash::BuildHasherDefault;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, Visitor};
 use serde_json::Value;
@@ -379,7 +379,7 @@ struct SeenKeys {
 impl SeenKeys {
     /// Records `key`; false when it was seen before.
     fn insert(&mut self, key: &str) -> bool {
-        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        let h = fnv1a(key.as_bytes());
         if self.small.len() < SMALL_MAP {
             if self.small.contains(&h) {
                 return false;
@@ -394,7 +394,14 @@ impl SeenKeys {
     }
 }
 
-/// The keys are already hashes.
+/// 64-bit FNV-1a: keys are short, and a collision only costs speed.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The set's values are already hashes.
 #[derive(Default)]
 struct IdentityHash(u64);
 
@@ -403,9 +410,7 @@ impl std::hash::Hasher for IdentityHash {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
+        self.0 = fnv1a(bytes);
     }
     fn write_u64(&mut self, v: u64) {
         self.0 = v;

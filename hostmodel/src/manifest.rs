@@ -818,6 +818,20 @@ mod tests {
             read_direct(&unknown, lenient),
             Some(parse_str(HOST, strict).unwrap())
         );
+        // Maps past the linear-scan size keep finding duplicates.
+        let labels: String = (0..40).map(|i| format!("    l{i}: v\n")).collect();
+        let big = format!("{HOST}  description: d\n").replace(
+            "  namespace: ns\n",
+            &format!("  namespace: ns\n  labels:\n{labels}"),
+        );
+        let direct = read_direct(&big, strict).unwrap();
+        assert_eq!(direct[0].metadata().labels.len(), 40);
+        let dup = big.replace("    l39: v\n", "    l39: v\n    l20: w\n");
+        assert!(read_direct(&dup, strict).is_none());
+        assert!(parse_str(&dup, strict)
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate"));
         // JSON has its own fast parser.
         assert!(read_direct("{\"apiVersion\": \"v1\"}", strict).is_none());
     }
