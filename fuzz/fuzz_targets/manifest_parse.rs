@@ -1,6 +1,7 @@
 //! Any text: parsing (strict and lenient), validating and writing back must
 //! not panic; what parses must serialize (JSON and YAML) and re-parse to
-//! the same objects.
+//! the same objects; the direct YAML reading gives what the reference
+//! reading through `serde_json::Value` gives, errors included.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,7 +13,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for strict in [true, false] {
-        let Ok(results) = manifest::parse_each(text, ParseOptions { strict }) else {
+        let options = ParseOptions { strict };
+        let results = manifest::parse_each(text, options);
+        assert_eq!(
+            results,
+            manifest::parse_each_via_values(text, options),
+            "direct vs Value reading"
+        );
+        let Ok(results) = results else {
             continue;
         };
         let objects: Vec<_> = results.into_iter().filter_map(Result::ok).collect();

@@ -4,6 +4,7 @@
 pub mod annotations;
 pub mod bmh;
 pub mod hardware;
+mod json_like;
 pub mod manifest;
 pub mod meta;
 pub mod object;

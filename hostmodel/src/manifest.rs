@@ -8,9 +8,11 @@
 
 use std::fmt;
 
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
+use serde::Deserialize;
 use serde_json::Value;
 
+use crate::json_like;
 use crate::object::{Object, KINDS};
 use crate::yaml;
 
@@ -177,6 +179,19 @@ pub fn parse_str(input: &str, options: ParseOptions) -> Result<Vec<Object>, Mani
 /// Parses a stream into one result per object, in input order, so that a
 /// caller can report every problem at once. Only a syntax error fails whole.
 pub fn parse_each(input: &str, options: ParseOptions) -> Result<Vec<ObjectResult>, ManifestError> {
+    if let Some(objects) = read_direct(input, options) {
+        return Ok(objects.into_iter().map(Ok).collect());
+    }
+    parse_each_via_values(input, options)
+}
+
+/// The reference reading: every document into a `serde_json::Value`, then
+/// each object into its kind. [`parse_each`] gives the same results, faster.
+#[doc(hidden)]
+pub fn parse_each_via_values(
+    input: &str,
+    options: ParseOptions,
+) -> Result<Vec<ObjectResult>, ManifestError> {
     Ok(convert_all(flatten(input)?, options))
 }
 
@@ -366,6 +381,85 @@ pub fn read_documents(input: &str) -> Result<Vec<Value>, ManifestError> {
         line: e.line,
         message: e.message,
     })
+}
+
+/// Reads a YAML stream of plain objects straight into typed kinds, skipping
+/// the `Value` tree (which costs more than parsing the YAML). `None` for JSON
+/// (already fast), and for anything unusual or wrong — a List, an unknown
+/// kind or field, a type error, `kind` after other fields: those go the
+/// reference way, which also words the errors.
+fn read_direct(input: &str, options: ParseOptions) -> Option<Vec<Object>> {
+    let trimmed = input.trim_start_matches('\u{feff}').trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        return None;
+    }
+    let cfg = json_like::Config {
+        unknown_is_error: options.strict,
+    };
+    yaml::read_typed(input, cfg, DirectDoc)
+}
+
+/// One document read directly: nothing for an empty one, else an object
+/// whose `apiVersion` and `kind` come first (as every tool writes them).
+#[derive(Clone, Copy)]
+struct DirectDoc;
+
+impl<'de> DeserializeSeed<'de> for DirectDoc {
+    type Value = Option<Object>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DirectDoc {
+    type Value = Option<Object>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object starting with apiVersion and kind")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut api_version, mut kind) = (None, None);
+        while api_version.is_none() || kind.is_none() {
+            let key: Option<String> = map.next_key()?;
+            match key.as_deref() {
+                Some("apiVersion") => api_version = Some(map.next_value::<String>()?),
+                Some("kind") => kind = Some(map.next_value::<String>()?),
+                _ => return Err(de::Error::custom("apiVersion and kind do not come first")),
+            }
+        }
+        let (Some(api_version), Some(kind)) = (api_version, kind) else {
+            return Err(de::Error::custom("apiVersion and kind do not come first"));
+        };
+        if !KINDS.iter().any(|(v, k)| *v == api_version && *k == kind) {
+            return Err(de::Error::custom("not a supported kind"));
+        }
+        let kind_name = kind.clone();
+        let rest =
+            json_like::Prefixed::new(vec![("apiVersion", api_version), ("kind", kind)], &mut map);
+        fn boxed<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+            d: D,
+        ) -> Result<Box<T>, D::Error> {
+            T::deserialize(d).map(Box::new)
+        }
+        let object = match kind_name.as_str() {
+            "BareMetalHost" => Object::BareMetalHost(boxed(rest)?),
+            "Secret" => Object::Secret(boxed(rest)?),
+            "HardwareData" => Object::HardwareData(boxed(rest)?),
+            "HostFirmwareSettings" => Object::HostFirmwareSettings(boxed(rest)?),
+            "FirmwareSchema" => Object::FirmwareSchema(boxed(rest)?),
+            "HostFirmwareComponents" => Object::HostFirmwareComponents(boxed(rest)?),
+            "PreprovisioningImage" => Object::PreprovisioningImage(boxed(rest)?),
+            "DataImage" => Object::DataImage(boxed(rest)?),
+            "BMCEventSubscription" => Object::BMCEventSubscription(boxed(rest)?),
+            "HostUpdatePolicy" => Object::HostUpdatePolicy(boxed(rest)?),
+            "HostNetworkAttachment" => Object::HostNetworkAttachment(boxed(rest)?),
+            _ => return Err(de::Error::custom("not a supported kind")),
+        };
+        Ok(Some(object))
+    }
 }
 
 /// A kubectl `List` or a typed list such as `BareMetalHostList`.
@@ -754,6 +848,96 @@ mod tests {
             parse_str("{\"a\": [1,}", ParseOptions::default()),
             Err(ManifestError::Syntax { .. })
         ));
+    }
+
+    /// Inputs where a direct read could differ from the Value one if the
+    /// adapter let it: each must give the reference result.
+    const DIRECT_EDGE_CASES: &[&str] = &[
+        // Plain, with anchors, aliases, explicit tags and empty values.
+        "apiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata: &m\n  name: h0\n  labels: {a: !!str 1, b: \"x\"}\nspec:\n  online: !!bool true\n  consumerRef:\n  description: ~\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {u: yes, p: \"0755\"}\n",
+        // Empty-string-as-none, a plain timestamp, a negative integer.
+        "apiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata: {name: h}\nstatus:\n  errorType: \"\"\n  lastUpdated: 2024-06-17T13:11:18Z\n  errorCount: -1\n",
+        // A number where a string belongs: YAML would read it as "123".
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: 123\n",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: 1.5\n",
+        // Duplicate keys: in a map field, among unknown fields, at the top.
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  labels: {a: x, a: y}\n",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nextra: {a: 1, a: 2}\n",
+        "apiVersion: v1\nkind: Secret\nkind: Secret\nmetadata: {name: s}\n",
+        // Non-string keys become strings in a Value.
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  labels: {1: x, true: y}\n",
+        // NaN and infinity become null in a Value.
+        "apiVersion: metal3.io/v1alpha1\nkind: HardwareData\nmetadata: {name: h}\nspec:\n  hardware:\n    cpu: {arch: x86_64, model: m, clockMegahertz: .nan, flags: [], count: 1}\n",
+        "apiVersion: metal3.io/v1alpha1\nkind: HardwareData\nmetadata: {name: h}\nspec:\n  hardware:\n    cpu: {arch: x86_64, model: m, clockMegahertz: .inf, flags: [], count: 1}\n",
+        // A non-specific tag: not null for Option, null once read.
+        "apiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata: {name: h}\nspec:\n  online: true\n  description: ! null\n",
+        // YAML enum tags, integers as enum values.
+        "apiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata: {name: h}\nspec:\n  online: true\n  bootMode: !UEFI\n",
+        "apiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata: {name: h}\nspec:\n  online: true\n  raid:\n    hardwareRAIDVolumes:\n    - level: 1\n",
+        // kind after other fields, lists, unknown kinds, non-objects.
+        "metadata: {name: s}\napiVersion: v1\nkind: Secret\n",
+        "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: s}}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+        "- a\n---\nplain\n",
+        // Type errors and missing fields keep their reference wording.
+        "apiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata: {name: h}\nspec:\n  online: \"yes\"\n",
+        "apiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata: {name: h}\nspec:\n  description: d\n",
+        "apiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata: {name: h}\nspec:\n  online: true\n  bmc: {adress: x}\n",
+    ];
+
+    #[test]
+    fn direct_reading_matches_value_reading() {
+        for input in DIRECT_EDGE_CASES {
+            for strict in [true, false] {
+                let options = ParseOptions { strict };
+                assert_eq!(
+                    parse_each(input, options),
+                    parse_each_via_values(input, options),
+                    "strict={strict}: {input}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn direct_reading_is_taken_only_when_equal() {
+        let strict = ParseOptions::default();
+        let lenient = ParseOptions { strict: false };
+        assert_eq!(
+            read_direct(DIRECT_EDGE_CASES[0], strict).map(|o| o.len()),
+            Some(2)
+        );
+        assert!(read_direct(HOST, strict).is_some());
+        assert!(read_direct(DIRECT_EDGE_CASES[1], strict).is_some());
+        // Every other case needs the Value reading (or fails).
+        for input in &DIRECT_EDGE_CASES[2..] {
+            assert!(read_direct(input, strict).is_none(), "{input}");
+        }
+        // Skipped content is checked for duplicate keys too.
+        assert!(read_direct(DIRECT_EDGE_CASES[5], lenient).is_none());
+        // Unknown fields: an error when strict, dropped when lenient.
+        let unknown = format!("{HOST}  extra: 1\n");
+        assert!(read_direct(&unknown, strict).is_none());
+        assert_eq!(
+            read_direct(&unknown, lenient),
+            Some(parse_str(HOST, strict).unwrap())
+        );
+        // Maps past the linear-scan size keep finding duplicates.
+        let labels: String = (0..40).map(|i| format!("    l{i}: v\n")).collect();
+        let big = format!("{HOST}  description: d\n").replace(
+            "  namespace: ns\n",
+            &format!("  namespace: ns\n  labels:\n{labels}"),
+        );
+        let direct = read_direct(&big, strict).unwrap();
+        assert_eq!(direct[0].metadata().labels.len(), 40);
+        let dup = big.replace("    l39: v\n", "    l39: v\n    l20: w\n");
+        assert!(read_direct(&dup, strict).is_none());
+        assert!(parse_str(&dup, strict)
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate"));
+        // JSON has its own fast parser.
+        assert!(read_direct("{\"apiVersion\": \"v1\"}", strict).is_none());
     }
 
     #[test]

@@ -8,11 +8,16 @@
 //! a YAML 1.1 reader (go-yaml v2 in kubectl) would take for a bool or number;
 //! `yaml_serde` writes `yes`/`on`/`NO` bare.
 //!
-//! Documents are read into `serde_json::Value` because that is the data model
+//! Documents are read as `serde_json::Value`s because that is the data model
 //! the API server works on (kubectl turns YAML into JSON before sending it):
-//! what a Value can't express, the cluster would not store either.
+//! what a Value can't express, the cluster would not store either. Typed
+//! objects are read straight from the YAML events ([`read_typed`]) with the
+//! result a Value would give, see `json_like`.
 
+use serde::de::DeserializeSeed;
 use serde_json::Value;
+
+use crate::json_like::{self, StrictValue};
 
 /// A YAML syntax or structure error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,35 +37,63 @@ pub struct YamlError {
 /// even inside a scalar), so the cut never changes the result. On any error
 /// the stream is parsed again whole, so messages carry true line numbers.
 pub fn from_str_multi(input: &str) -> Result<Vec<Value>, YamlError> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunks = split_documents(input, threads);
-    if chunks.len() > 1 {
-        let parsed: Vec<Result<Vec<Value>, YamlError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = chunks
-                .iter()
-                .map(|c| s.spawn(move || parse_sequential(c)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(YamlError {
-                            line: None,
-                            message: "YAML parser thread panicked".into(),
-                        })
-                    })
-                })
-                .collect()
-        });
-        if parsed.iter().all(Result::is_ok) {
-            return Ok(parsed.into_iter().flatten().flatten().collect());
+    let Some(mut parts) = on_all_cores(input, parse_sequential) else {
+        return parse_sequential(input);
+    };
+    if parts.len() == 1 {
+        if let Some(whole) = parts.pop() {
+            return whole;
         }
+    }
+    if parts.iter().all(Result::is_ok) {
+        return Ok(parts.into_iter().flatten().flatten().collect());
     }
     parse_sequential(input)
 }
 
+/// Reads every non-empty document with `seed` applied to a
+/// [`json_like::Strict`] deserializer, so the result is what
+/// [`from_str_multi`] and a typed conversion of each value would give.
+/// `None` when any document cannot be read that way (including every error):
+/// the caller then takes the reference way, which says what is wrong.
+pub(crate) fn read_typed<S, T>(input: &str, cfg: json_like::Config, seed: S) -> Option<Vec<T>>
+where
+    S: for<'de> DeserializeSeed<'de, Value = Option<T>> + Copy + Sync,
+    T: Send,
+{
+    let read = |chunk: &str| -> Option<Vec<T>> {
+        let mut out = Vec::new();
+        for de in yaml_serde::Deserializer::from_str(chunk) {
+            if let Some(v) = seed.deserialize(json_like::Strict::new(de, cfg)).ok()? {
+                out.push(v);
+            }
+        }
+        Some(out)
+    };
+    let mut out = Vec::new();
+    for part in on_all_cores(input, read)? {
+        out.extend(part?);
+    }
+    Some(out)
+}
+
+/// Runs `f` on pieces of whole documents, one per core for large streams
+/// (else on the whole input), and returns the results in input order;
+/// `None` if a thread panicked.
+fn on_all_cores<R: Send>(input: &str, f: impl Fn(&str) -> R + Sync) -> Option<Vec<R>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunks = split_documents(input, threads);
+    if chunks.len() < 2 {
+        return Some(vec![f(input)]);
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunks.iter().map(|c| s.spawn(move || f(c))).collect();
+        handles.into_iter().map(|h| h.join().ok()).collect()
+    })
+}
+
 fn parse_sequential(input: &str) -> Result<Vec<Value>, YamlError> {
-    use serde::de::DeserializeSeed;
     let mut out = Vec::new();
     for de in yaml_serde::Deserializer::from_str(input) {
         let v = StrictValue.deserialize(de).map_err(|e| YamlError {
@@ -72,77 +105,6 @@ fn parse_sequential(input: &str) -> Result<Vec<Value>, YamlError> {
         }
     }
     Ok(out)
-}
-
-/// Builds a `serde_json::Value` like its own `Deserialize` does, but refuses
-/// duplicate mapping keys (the API server's strict decoding does too; "last
-/// one wins" would hide typos in hand-written manifests).
-struct StrictValue;
-
-impl<'de> serde::de::DeserializeSeed<'de> for StrictValue {
-    type Value = Value;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for StrictValue {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(v.into())
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(v.into())
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        // NaN and infinities have no JSON form; the API server refuses them too.
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(StrictValue)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut v = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictValue)? {
-            v.push(item);
-        }
-        Ok(Value::Array(v))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut m = serde_json::Map::new();
-        while let Some(key) = map.next_key_seed(StrictValue)? {
-            let key = match key {
-                Value::String(s) => s,
-                // JSON objects only have string keys; YAML `1: x` becomes "1" as kubectl does.
-                other => other.to_string(),
-            };
-            let value = map.next_value_seed(StrictValue)?;
-            if m.contains_key(&key) {
-                return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
-            }
-            m.insert(key, value);
-        }
-        Ok(Value::Object(m))
-    }
 }
 
 /// Below this size one thread is faster than starting others.

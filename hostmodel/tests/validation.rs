@@ -598,3 +598,43 @@ fn host_network_attachment_rules() {
         );
     }
 }
+
+#[test]
+fn large_inputs_keep_error_order() {
+    // Enough objects for the parallel path: every third host is invalid
+    // and every fifth has its BMC Secret (without a password) in the input.
+    let mut input = String::new();
+    for i in 0..600 {
+        let host = BASE.replace("worker-0", &format!("worker-{i}"));
+        let host = if i % 3 == 0 {
+            host.replace("\"00:11:22:33:44:55\"", "\"nope\"")
+        } else {
+            host
+        };
+        input.push_str("---\n");
+        input.push_str(&host);
+        if i % 5 == 0 {
+            input.push_str(&format!(
+                "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: worker-{i}-bmc, namespace: metal3}}\nstringData: {{username: u}}\n"
+            ));
+        }
+    }
+    let objects = manifest::parse_str(&input, ParseOptions::default()).unwrap();
+    let all = lines(&validation::validate_objects(&objects));
+    let mut expected = Vec::new();
+    for (i, obj) in objects.iter().enumerate() {
+        let Object::BareMetalHost(h) = obj else {
+            continue;
+        };
+        // The host alone, or with the Secret that follows it.
+        let mut own = vec![obj.clone()];
+        if let Some(Object::Secret(s)) = objects.get(i + 1) {
+            if s.metadata.name == h.spec.bmc.credentials_name {
+                own.push(objects[i + 1].clone());
+            }
+        }
+        expected.extend(lines(&validation::validate_objects(&own)));
+    }
+    assert_eq!(all.len(), 200 + 120);
+    assert!(all == expected, "order differs");
+}
