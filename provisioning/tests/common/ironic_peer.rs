@@ -3,6 +3,9 @@
 //! Redfish emulator with fake systems. Both come from the peers venv that
 //! `scripts/setup-peers.sh` builds.
 
+// Each test binary uses part of the harness.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -292,6 +295,10 @@ http_root = STATE_DIR/httpboot
 http_url = http://127.0.0.1:8089
 [json_rpc]
 auth_strategy = noauth
+[redfish]
+# A dead BMC fails within seconds instead of Ironic's 5 attempts 4 s apart.
+connection_attempts = 2
+connection_retry_interval = 1
 [pxe]
 tftp_root = STATE_DIR/tftpboot
 tftp_master_path = STATE_DIR/tftpboot/master
@@ -333,14 +340,26 @@ impl Ironic {
         Self::start_inner(basic, None)
     }
 
+    /// Stops this Ironic, throws its database away and starts a fresh one
+    /// on the same port: what a Metal³ deployment's ephemeral Ironic does
+    /// on a pod restart.
+    pub fn restart_wiped(self) -> Ironic {
+        let port = self.port;
+        drop(self);
+        Self::start_on(None, None, port)
+    }
+
     fn start_inner(basic: Option<(&str, &str)>, tls: Option<&Pki>) -> Ironic {
+        Self::start_on(basic, tls, free_port())
+    }
+
+    fn start_on(basic: Option<(&str, &str)>, tls: Option<&Pki>, port: u16) -> Ironic {
         let ironic = venv_bin("ironic");
         let dbsync = venv_bin("ironic-dbsync");
         let dir = scratch("ironic");
         for sub in ["httpboot", "tftpboot/master"] {
             std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
         }
-        let port = free_port();
         let conf = dir.join("ironic.conf");
         let text = IRONIC_CONF
             .replace("STATE_DIR", &dir.display().to_string())
