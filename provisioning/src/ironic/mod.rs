@@ -4,9 +4,11 @@
 
 pub mod client;
 pub mod configdrive;
+pub mod lazy;
 pub mod mapping;
 pub mod provisioner;
 pub mod steps;
 
 pub use client::{IronicClient, IronicConfig, IronicError, Microversion};
+pub use lazy::LazyIronicProvisioner;
 pub use provisioner::{IronicOptions, IronicProvisioner};
