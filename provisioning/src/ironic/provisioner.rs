@@ -4,7 +4,7 @@
 //! move it one step on, and answers "in progress" while Ironic works, so a
 //! host never holds an engine worker while it waits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -85,6 +85,11 @@ pub struct IronicProvisioner {
     opts: IronicOptions,
     secrets: Option<Arc<dyn Store>>,
     power: Mutex<HashMap<String, PowerRequest>>,
+    /// Nodes read moments ago, so the several calls of one engine pass
+    /// share one GET; dropped on every write of ours.
+    recent: Mutex<HashMap<String, (Instant, Node)>>,
+    /// `(node UUID, MAC)` pairs whose port was seen or created.
+    ports_seen: Mutex<HashSet<(String, String)>>,
 }
 
 /// Ironic provision states the code matches on (reference §6.3).
@@ -173,6 +178,8 @@ impl IronicProvisioner {
             opts,
             secrets: objects,
             power: Mutex::new(HashMap::new()),
+            recent: Mutex::new(HashMap::new()),
+            ports_seen: Mutex::new(HashSet::new()),
         }
     }
 
@@ -184,6 +191,42 @@ impl IronicProvisioner {
     fn power_requests(&self) -> MutexGuard<'_, HashMap<String, PowerRequest>> {
         // Single inserts/removes cannot leave the map inconsistent.
         self.power.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn recent(&self) -> MutexGuard<'_, HashMap<String, (Instant, Node)>> {
+        self.recent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long a read node is reused: well under the poll delay, so the
+    /// next poll always sees Ironic's progress.
+    fn recent_ttl(&self) -> Duration {
+        (self.opts.short_poll / 2).min(Duration::from_millis(500))
+    }
+
+    /// Forgets the cached read of a node we are about to change.
+    fn forget(&self, uuid: &str) {
+        self.recent().remove(uuid);
+    }
+
+    /// GET of a node by UUID, reusing a read of the last moments.
+    async fn node_by_uuid(&self, uuid: &str) -> Result<Option<Node>, IronicError> {
+        if let Some((at, n)) = self.recent().get(uuid) {
+            if at.elapsed() < self.recent_ttl() {
+                return Ok(Some(n.clone()));
+            }
+        }
+        let n = self.client.find_node(uuid).await?;
+        let mut recent = self.recent();
+        recent.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(5));
+        match &n {
+            Some(n) => {
+                recent.insert(uuid.to_string(), (Instant::now(), n.clone()));
+            }
+            None => {
+                recent.remove(uuid);
+            }
+        }
+        Ok(n)
     }
 
     fn in_progress_short(&self) -> Outcome {
@@ -205,7 +248,7 @@ impl IronicProvisioner {
             .map(|s| s.provisioning.id.as_str())
             .filter(|id| !id.is_empty())
         {
-            if let Some(n) = self.client.find_node(id).await? {
+            if let Some(n) = self.node_by_uuid(id).await? {
                 return Ok(Some(n));
             }
         }
@@ -238,6 +281,7 @@ impl IronicProvisioner {
 
     async fn set_state(&self, n: &Node, target: ProvisionTarget, then: Outcome) -> Outcome {
         let what = format!("{:?}", target.body().get("target"));
+        self.forget(&n.uuid);
         match self.client.set_provision_state(&n.uuid, &target).await {
             Ok(()) => then,
             // Locked past the client's retries, or the state moved under us.
@@ -250,6 +294,7 @@ impl IronicProvisioner {
         if ops.is_empty() {
             return Ok(n.clone());
         }
+        self.forget(&n.uuid);
         self.client
             .update_node(&n.uuid, &ops)
             .await
@@ -487,7 +532,23 @@ impl IronicProvisioner {
         }
     }
 
+    fn ports_seen(&self) -> MutexGuard<'_, HashSet<(String, String)>> {
+        self.ports_seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     async fn ensure_port(&self, node: &Node, mac: &str) -> Result<(), Outcome> {
+        let seen = (node.uuid.clone(), mac.to_string());
+        if self.ports_seen().contains(&seen) {
+            return Ok(());
+        }
+        let r = self.check_port(node, mac).await;
+        if r.is_ok() {
+            self.ports_seen().insert(seen);
+        }
+        r
+    }
+
+    async fn check_port(&self, node: &Node, mac: &str) -> Result<(), Outcome> {
         let ports = self
             .client
             .list_ports_by_address(mac)
@@ -713,6 +774,7 @@ impl IronicProvisioner {
                         }
                     }
                     let disks = steps::logical_disks(target, data.root_device_hints.is_some());
+                    self.forget(&n.uuid);
                     if let Err(e) = self.client.set_target_raid_config(&n.uuid, &disks).await {
                         return not_started(api_outcome(label(&n), "set RAID configuration", &e));
                     }
@@ -751,6 +813,7 @@ impl IronicProvisioner {
     /// `clean failed` → clear maintenance (Ironic sets it) → `manage`.
     async fn retry_after_clean_failure(&self, n: &Node) -> Outcome {
         if n.maintenance {
+            self.forget(&n.uuid);
             if let Err(e) = self.client.unset_maintenance(&n.uuid).await {
                 return api_outcome(label(n), "clear maintenance", &e);
             }
@@ -1026,6 +1089,7 @@ impl IronicProvisioner {
                 last_error(&n)
             )),
             st::ACTIVE if n.maintenance && n.fault.is_none() => {
+                self.forget(&n.uuid);
                 match self.client.unset_maintenance(&n.uuid).await {
                     Ok(()) => Outcome::done(),
                     Err(e) => api_outcome(label(&n), "clear maintenance", &e),
@@ -1050,6 +1114,8 @@ impl IronicProvisioner {
             Err(e) => return Outcome::error(e.to_string()),
         };
         self.power_requests().remove(&n.uuid);
+        self.forget(&n.uuid);
+        self.ports_seen().retain(|(u, _)| *u != n.uuid);
         match n.provision_state.as_str() {
             st::VERIFYING => return self.in_progress_short(),
             st::ENROLL => {}
@@ -1099,6 +1165,7 @@ impl IronicProvisioner {
                 }
             }
         }
+        self.forget(&n.uuid);
         match self.client.delete_node(&n.uuid).await {
             Ok(()) => {
                 tracing::info!(node = %label(&n), "deleted Ironic node");
@@ -1162,6 +1229,7 @@ impl IronicProvisioner {
         };
         let timeout =
             (target == PowerTarget::SoftOff).then_some(self.opts.soft_power_off_timeout_secs);
+        self.forget(&n.uuid);
         match self.client.set_power_state(&n.uuid, target, timeout).await {
             Ok(()) => {
                 self.power_requests().insert(
@@ -1191,6 +1259,7 @@ impl IronicProvisioner {
         if n.target_provision_state.is_some() || n.target_power_state.is_some() {
             return self.in_progress_short();
         }
+        self.forget(&n.uuid);
         match self
             .client
             .set_power_state(&n.uuid, PowerTarget::Reboot, None)
@@ -1258,6 +1327,7 @@ impl IronicProvisioner {
             st::SERVICING | st::SERVICE_WAIT => not_started(self.in_progress_long()),
             st::SERVICE_FAILED if restart => {
                 if n.maintenance {
+                    self.forget(&n.uuid);
                     if let Err(e) = self.client.unset_maintenance(&n.uuid).await {
                         return not_started(api_outcome(label(&n), "clear maintenance", &e));
                     }

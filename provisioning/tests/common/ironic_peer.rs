@@ -87,6 +87,11 @@ rm -rf "$dir""#;
         Watched { child, stdin, log }
     }
 
+    /// Process id of the watchdog shell (the peer runs below it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The peer's output so far (for failure messages).
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -310,6 +315,8 @@ pub struct Ironic {
     _proc: Watched,
     /// API port on 127.0.0.1.
     pub port: u16,
+    /// Its configuration file (names the process on its command line).
+    pub conf: PathBuf,
 }
 
 impl Ironic {
@@ -422,7 +429,54 @@ impl Ironic {
         } else {
             proc.wait_http_ok(port, "/", Duration::from_secs(120));
         }
-        Ironic { _proc: proc, port }
+        Ironic {
+            _proc: proc,
+            port,
+            conf,
+        }
+    }
+
+    /// CPU seconds (user + system, including reaped children) used so far
+    /// by this Ironic: every process below its watchdog shell (Ironic
+    /// renames its processes, so their command lines cannot be matched).
+    pub fn cpu_seconds(&self) -> f64 {
+        let tick = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(100.0);
+        // pid -> (ppid, ticks) from /proc/<pid>/stat; fields after the
+        // parenthesised command (0-based): ppid 1, utime 11, stime 12,
+        // cutime 13, cstime 14.
+        let mut procs = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            if let Some((_, rest)) = stat.rsplit_once(") ") {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                procs.push((pid, n(1) as u32, n(11) + n(12) + n(13) + n(14)));
+            }
+        }
+        let mut tree = vec![self._proc.pid()];
+        let mut ticks = 0u64;
+        while let Some(parent) = tree.pop() {
+            for (pid, ppid, t) in &procs {
+                if *ppid == parent {
+                    ticks += t;
+                    tree.push(*pid);
+                }
+            }
+        }
+        ticks as f64 / tick
     }
 }
 
