@@ -605,3 +605,40 @@ async fn bad_bmc_credentials_reach_the_host_status() {
     );
     assert!(node["last_error"].as_str().is_some_and(|e| !e.is_empty()));
 }
+
+#[tokio::test]
+async fn live_iso_asks_ironic_for_a_ramdisk_deploy_without_a_config_drive() {
+    let url = shared_ironic().url();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let p = provisioner(&url, store.clone(), fake_hardware()).await;
+    let e = engine(store.clone(), p.clone());
+    let iso = "http://127.0.0.1:9/images/live.iso";
+    add_fake_host(
+        store.as_ref(),
+        "iso-0",
+        "52:54:00:10:00:05",
+        json!({"image": {"url": iso, "format": "live-iso"}, "online": true,
+               "automatedCleaningMode": "disabled"}),
+    );
+    settle(&e, "iso-0").await;
+    let node = raw_node(&url, &node_name("iso-0")).await.unwrap();
+    assert_eq!(node["deploy_interface"], "ramdisk");
+    assert_eq!(node["instance_info"]["boot_iso"], iso);
+    assert!(node["instance_info"].get("image_source").is_none());
+    assert!(
+        node["instance_info"].get("configdrive").is_none(),
+        "no config drive for a live ISO"
+    );
+    // Ironic's ramdisk deploy needs a boot interface that can boot a
+    // ramdisk, which `fake` cannot: its validation error reaches the host.
+    assert_eq!(node["provision_state"], "available", "not deployed");
+    let st = get_host(store.as_ref(), "iso-0").unwrap().status.unwrap();
+    assert_eq!(st.operational_status, OperationalStatus::Error);
+    assert!(
+        st.error_message
+            .starts_with("node default~iso-0: host validation error: deploy:")
+            && st.error_message.contains("ramdisk_boot"),
+        "{}",
+        st.error_message
+    );
+}

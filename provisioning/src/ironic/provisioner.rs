@@ -90,6 +90,9 @@ pub struct IronicProvisioner {
     recent: Mutex<HashMap<String, (Instant, Node)>>,
     /// `(node UUID, MAC)` pairs whose port was seen or created.
     ports_seen: Mutex<HashSet<(String, String)>>,
+    /// The last node list for capacity checks: every host in a busy state
+    /// asks each pass, and one list serves them all for a poll interval.
+    busy_nodes: tokio::sync::Mutex<Option<(Instant, Vec<Node>)>>,
 }
 
 /// Ironic provision states the code matches on (reference §6.3).
@@ -180,6 +183,7 @@ impl IronicProvisioner {
             power: Mutex::new(HashMap::new()),
             recent: Mutex::new(HashMap::new()),
             ports_seen: Mutex::new(HashSet::new()),
+            busy_nodes: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -1279,13 +1283,23 @@ impl IronicProvisioner {
         if vm {
             return Outcome::done().with_data(OutcomeData::Capacity(true));
         }
-        let nodes = match self
-            .client
-            .list_nodes(&["uuid", "name", "provision_state", "boot_interface"])
-            .await
-        {
-            Ok(n) => n,
-            Err(e) => return Outcome::error(e.to_string()),
+        let nodes = {
+            // Held across the request so concurrent checks share one list.
+            let mut cached = self.busy_nodes.lock().await;
+            match cached.as_ref() {
+                Some((at, nodes)) if at.elapsed() < self.opts.short_poll => nodes.clone(),
+                _ => match self
+                    .client
+                    .list_nodes(&["uuid", "name", "provision_state", "boot_interface"])
+                    .await
+                {
+                    Ok(n) => {
+                        *cached = Some((Instant::now(), n.clone()));
+                        n
+                    }
+                    Err(e) => return Outcome::error(e.to_string()),
+                },
+            }
         };
         let me = node_name(
             h.host.metadata.namespace_or_default(),
