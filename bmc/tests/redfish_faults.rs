@@ -432,16 +432,21 @@ async fn bios_settings_are_written_to_the_settings_object() {
         ))
         .create_async()
         .await;
-    s.mock("GET", format!("{SYS}/Bios").as_str())
+    // Read once: the settings link it gives is remembered.
+    let bios = s
+        .mock("GET", format!("{SYS}/Bios").as_str())
         .with_body(
             json!({"Attributes": {"BootMode": "Uefi", "ProcVirtualization": "Disabled"},
             "@Redfish.Settings": {"SettingsObject": {"@odata.id": format!("{SYS}/Bios/Pending")}}})
             .to_string(),
         )
+        .expect(1)
         .create_async()
         .await;
+    // The settings object has no ETag here: no If-Match is sent.
     let patch = s
         .mock("PATCH", format!("{SYS}/Bios/Pending").as_str())
+        .match_header("If-Match", Matcher::Missing)
         .match_body(Matcher::Json(
             json!({"Attributes": {"ProcVirtualization": "Enabled"}}),
         ))
@@ -463,6 +468,209 @@ async fn bios_settings_are_written_to_the_settings_object() {
         c.bios_pending().await.unwrap()["ProcVirtualization"],
         "Enabled"
     );
+    bios.assert_async().await;
+}
+
+async fn bios_mocks(s: &mut ServerGuard) {
+    base(s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system(
+            "On",
+            json!({"Bios": {"@odata.id": format!("{SYS}/Bios")}}),
+        ))
+        .create_async()
+        .await;
+    s.mock("GET", format!("{SYS}/Bios").as_str())
+        .with_body(
+            json!({"Attributes": {"ProcVirtualization": "Disabled"},
+            "@Redfish.Settings": {"SettingsObject": {"@odata.id": format!("{SYS}/Bios/Settings")}}})
+            .to_string(),
+        )
+        .create_async()
+        .await;
+}
+
+fn virtualization(value: &str) -> serde_json::Map<String, Value> {
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("ProcVirtualization".into(), value.into());
+    attrs
+}
+
+#[tokio::test]
+async fn bios_settings_patch_sends_if_match_and_retries_once_on_412() {
+    let mut s = Server::new_async().await;
+    bios_mocks(&mut s).await;
+    let settings = format!("{SYS}/Bios/Settings");
+    // Someone else changes the pending settings between our read and write.
+    s.mock("GET", settings.as_str())
+        .with_header("ETag", "W/\"gen-1\"")
+        .with_body(json!({"Attributes": {}}).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", settings.as_str())
+        .with_body(json!({"@odata.etag": "W/\"gen-2\"", "Attributes": {"X": 1}}).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    let stale = s
+        .mock("PATCH", settings.as_str())
+        .match_header("If-Match", "W/\"gen-1\"")
+        .with_status(412)
+        .with_body(
+            r#"{"error":{"@Message.ExtendedInfo":[{"Message":"The ETag does not match."}]}}"#,
+        )
+        .expect(1)
+        .create_async()
+        .await;
+    let fresh = s
+        .mock("PATCH", settings.as_str())
+        .match_header("If-Match", "W/\"gen-2\"")
+        .match_body(Matcher::Json(
+            json!({"Attributes": {"ProcVirtualization": "Enabled"}}),
+        ))
+        .with_status(202)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    c.set_bios_attributes(virtualization("Enabled"))
+        .await
+        .unwrap();
+    stale.assert_async().await;
+    fresh.assert_async().await;
+}
+
+#[tokio::test]
+async fn bios_settings_patch_gives_up_after_a_second_412() {
+    let mut s = Server::new_async().await;
+    bios_mocks(&mut s).await;
+    let settings = format!("{SYS}/Bios/Settings");
+    s.mock("GET", settings.as_str())
+        .with_header("ETag", "\"busy\"")
+        .with_body(json!({"Attributes": {}}).to_string())
+        .expect(2)
+        .create_async()
+        .await;
+    let patch = s
+        .mock("PATCH", settings.as_str())
+        .match_header("If-Match", "\"busy\"")
+        .with_status(412)
+        .with_body(
+            r#"{"error":{"@Message.ExtendedInfo":[{"Message":"The ETag does not match."}]}}"#,
+        )
+        .expect(2)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    let e = c
+        .set_bios_attributes(virtualization("Enabled"))
+        .await
+        .unwrap_err();
+    patch.assert_async().await;
+    assert_eq!(e.kind(), BmcErrorKind::Rejected, "{e}");
+    let m = e.to_string();
+    assert!(
+        m.contains("412") && m.contains("The ETag does not match.") && m.contains("BIOS"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn a_patch_answering_with_the_system_is_the_read_back() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    // Read at connect, then only by the second state query: the PATCH
+    // answer serves as the boot read-back and as the first state query.
+    let reads = s
+        .mock("GET", SYS)
+        .with_body(system("Off", json!({})))
+        .expect(2)
+        .create_async()
+        .await;
+    s.mock("PATCH", SYS)
+        .with_status(200)
+        .with_body(system(
+            "Off",
+            json!({"Boot": {"BootSourceOverrideTarget": "Cd",
+                    "BootSourceOverrideEnabled": "Once"}}),
+        ))
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    c.set_boot(&BootOverride {
+        device: BootDevice::Cd,
+        persistent: false,
+        mode: None,
+        http_boot_uri: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(c.boot_override().await.unwrap().device, BootDevice::Cd);
+    // A second query (a poll) reads the BMC again.
+    assert_eq!(
+        c.boot_override().await.unwrap().device,
+        BootDevice::Pxe,
+        "the mock's GET says Pxe"
+    );
+    reads.assert_async().await;
+}
+
+#[tokio::test]
+async fn boot_then_power_on_reads_the_system_three_times() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    // Connect, then the boot read-back (which also gives the reset types
+    // and action target for the power on), then the power read-back.
+    let off = s
+        .mock("GET", SYS)
+        .with_body(system("Off", json!({})))
+        .expect(2)
+        .create_async()
+        .await;
+    let on = s
+        .mock("GET", SYS)
+        .with_body(system("On", json!({})))
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("PATCH", SYS)
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let reset = s
+        .mock(
+            "POST",
+            format!("{SYS}/Actions/ComputerSystem.Reset").as_str(),
+        )
+        .match_body(Matcher::Json(json!({"ResetType": "On"})))
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    c.set_boot(&BootOverride {
+        device: BootDevice::Pxe,
+        persistent: false,
+        mode: Some(BootMode::Uefi),
+        http_boot_uri: None,
+    })
+    .await
+    .unwrap();
+    let now = c
+        .set_power_and_wait(
+            PowerAction::On,
+            Duration::from_secs(5),
+            Duration::from_millis(50),
+        )
+        .await
+        .unwrap();
+    assert_eq!(now, metal3_bmc::PowerState::On);
+    off.assert_async().await;
+    on.assert_async().await;
+    reset.assert_async().await;
 }
 
 const BUDGET_PERMITS: usize = 2;
@@ -562,7 +770,8 @@ async fn storage_failure_falls_back_to_simple_storage_and_refused_expand_to_plai
         .mock("GET", Matcher::Regex(format!("^{SYS}/Storage")))
         .with_status(500)
         .with_body(r#"{"error":{"message":"storage agent down"}}"#)
-        .expect(4)
+        // An optional part is retried once, not with the full budget of 3.
+        .expect(2)
         .create_async()
         .await;
     // SimpleStorage refuses $expand although the root advertises it.
@@ -637,4 +846,93 @@ async fn credentials_in_the_address_never_reach_messages() {
         !all.contains("in-url-secret") && !all.contains(PASSWORD),
         "{all}"
     );
+}
+
+#[tokio::test]
+async fn a_slot_gone_after_a_firmware_update_is_searched_again() {
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system("On", json!({})))
+        .create_async()
+        .await;
+    let vm = format!("{SYS}/VirtualMedia");
+    let slot_body = |slot: &str| {
+        json!({"@odata.id": slot, "MediaTypes": ["CD"], "Inserted": false, "Image": ""}).to_string()
+    };
+    let (old, new) = (format!("{vm}/CD1"), format!("{vm}/CD2"));
+    // First search finds CD1; later the collection lists CD2 only.
+    s.mock("GET", vm.as_str())
+        .with_body(json!({"Members": [{"@odata.id": old}]}).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", vm.as_str())
+        .with_body(json!({"Members": [{"@odata.id": new}]}).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    let old_slot = s
+        .mock("GET", old.as_str())
+        .with_body(slot_body(&old))
+        .expect(2)
+        .create_async()
+        .await;
+    s.mock("GET", old.as_str())
+        .with_status(404)
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", new.as_str())
+        .with_body(slot_body(&new))
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    // Search (collection + CD1), then CD1 read directly.
+    assert_eq!(c.media_status().await.unwrap().slot, old);
+    assert_eq!(c.media_status().await.unwrap().slot, old);
+    old_slot.assert_async().await;
+    // CD1 answers 404: searched again, CD2 found and kept.
+    assert_eq!(c.media_status().await.unwrap().slot, new);
+    assert_eq!(c.media_status().await.unwrap().slot, new);
+}
+
+#[tokio::test]
+async fn a_bmc_requiring_if_match_gets_it_on_the_retry() {
+    let mut s = Server::new_async().await;
+    bios_mocks(&mut s).await;
+    let settings = format!("{SYS}/Bios/Settings");
+    // No ETag on the first read; the BMC insists on one (428) and gives it
+    // on the next read.
+    s.mock("GET", settings.as_str())
+        .with_body(json!({"Attributes": {}}).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", settings.as_str())
+        .with_header("ETag", "\"t-7\"")
+        .with_body(json!({"Attributes": {}}).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    let without = s
+        .mock("PATCH", settings.as_str())
+        .match_header("If-Match", Matcher::Missing)
+        .with_status(428)
+        .expect(1)
+        .create_async()
+        .await;
+    let with = s
+        .mock("PATCH", settings.as_str())
+        .match_header("If-Match", "\"t-7\"")
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    c.set_bios_attributes(virtualization("Enabled"))
+        .await
+        .unwrap();
+    without.assert_async().await;
+    with.assert_async().await;
 }

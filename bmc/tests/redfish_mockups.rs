@@ -15,6 +15,7 @@ use std::time::Duration;
 use metal3_bmc::address::BmcAddress;
 use metal3_bmc::redfish::hardware::DiskType;
 use metal3_bmc::redfish::parse::Vendor;
+use metal3_bmc::redfish::quirks;
 use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
 use metal3_bmc::{BmcErrorKind, Credentials, PowerBootControl, PowerState};
 use serde_json::Value;
@@ -58,6 +59,54 @@ fn load(root: &Path, path: &str) -> Option<Value> {
     serde_json::from_slice(&std::fs::read(resolve(root, path)?).ok()?).ok()
 }
 
+/// `$levels=N` of an `$expand=.(...)` query (1 when absent).
+fn expand_levels(query: &str) -> u32 {
+    query
+        .split("$levels=")
+        .nth(1)
+        .and_then(|r| {
+            r.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(1)
+}
+
+/// `$expand=.` as DSP0266 has it: every reference of the resource outside
+/// `Links` (and `Oem`) replaced by the resource it names, `levels` deep.
+fn expand(root: &Path, v: &mut Value, levels: u32) {
+    if levels == 0 {
+        return;
+    }
+    if let Some(o) = v.as_object_mut() {
+        for (k, child) in o.iter_mut() {
+            if k != "Links" && k != "Oem" && !k.starts_with('@') {
+                expand_refs(root, child, levels);
+            }
+        }
+    }
+}
+
+fn expand_refs(root: &Path, v: &mut Value, levels: u32) {
+    match v {
+        Value::Array(items) => {
+            for item in items {
+                expand_refs(root, item, levels);
+            }
+        }
+        Value::Object(o) if o.len() == 1 && o.contains_key("@odata.id") => {
+            let id = o["@odata.id"].as_str().unwrap_or_default().to_string();
+            if let Some(mut full) = load(root, &id) {
+                expand(root, &mut full, levels - 1);
+                *v = full;
+            }
+        }
+        _ => {}
+    }
+}
+
 /// What the server saw: (method, path with query, auth kind).
 type Log = Arc<Mutex<Vec<(String, String, &'static str)>>>;
 
@@ -66,6 +115,12 @@ type Log = Arc<Mutex<Vec<(String, String, &'static str)>>>;
 /// other request is refused with 405. Requests need the session token or
 /// basic auth.
 async fn serve(vendor: &str) -> (u16, Log) {
+    serve_edited(vendor, |_, _| {}).await
+}
+
+/// [`serve`], with `edit(path, body)` applied to every body served (to
+/// play firmware that leaves fields out).
+async fn serve_edited(vendor: &str, edit: fn(&str, &mut Value)) -> (u16, Log) {
     let root = mockups().join(vendor);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
@@ -123,15 +178,9 @@ async fn serve(vendor: &str) -> (u16, Log) {
                     }
                     "GET" => match load(&root, path) {
                         Some(mut v) => {
+                            edit(path, &mut v);
                             if query.contains("$expand") {
-                                if let Some(m) = v.get_mut("Members").and_then(Value::as_array_mut) {
-                                    for item in m.iter_mut() {
-                                        let id = item["@odata.id"].as_str().unwrap_or_default().to_string();
-                                        if let Some(full) = load(&root, &id) {
-                                            *item = full;
-                                        }
-                                    }
-                                }
+                                expand(&root, &mut v, expand_levels(query));
                             }
                             ("200 OK", "", v.to_string())
                         }
@@ -171,7 +220,7 @@ async fn client(vendor: &str, path: &str) -> (RedfishClient, Log) {
 #[tokio::test]
 async fn dell_discovery_session_and_inventory() {
     let (c, log) = client("dell", "").await;
-    assert_eq!(c.vendor(), Vendor::Dell);
+    assert_eq!(c.vendor().await.unwrap(), Vendor::Dell);
     assert_eq!(c.system_path(), "/redfish/v1/Systems/System.Embedded.1");
     assert_eq!(c.power_state().await.unwrap(), PowerState::On);
     let inv = c.inventory().await.unwrap();
@@ -223,7 +272,7 @@ async fn dell_discovery_session_and_inventory() {
 #[tokio::test]
 async fn hpe_lenovo_supermicro_inventory() {
     let (c, _) = client("hpe", "").await;
-    assert_eq!(c.vendor(), Vendor::Hpe);
+    assert_eq!(c.vendor().await.unwrap(), Vendor::Hpe);
     let h = c.inventory().await.unwrap().hardware;
     assert_eq!(h.system_vendor.product_name, "ProLiant DL385 Gen10 Plus v2");
     assert_eq!(
@@ -250,7 +299,7 @@ async fn hpe_lenovo_supermicro_inventory() {
     );
 
     let (c, _) = client("lenovo", "/redfish/v1/Systems/1").await;
-    assert_eq!(c.vendor(), Vendor::Lenovo);
+    assert_eq!(c.vendor().await.unwrap(), Vendor::Lenovo);
     let h = c.inventory().await.unwrap().hardware;
     assert_eq!((h.cpu.count, h.cpu.clock_megahertz), (128, 3600.0));
     assert_eq!(h.ram_mebibytes, 1024 * 1024);
@@ -264,7 +313,7 @@ async fn hpe_lenovo_supermicro_inventory() {
     );
 
     let (c, _) = client("supermicro", "").await;
-    assert_eq!(c.vendor(), Vendor::Supermicro);
+    assert_eq!(c.vendor().await.unwrap(), Vendor::Supermicro);
     let inv = c.inventory().await.unwrap();
     let h = inv.hardware;
     assert_eq!(h.cpu.model, "Intel(R) Xeon(R) Platinum 8462Y+");
@@ -318,7 +367,7 @@ async fn bios_firmware_secure_boot_reads() {
 
 #[tokio::test]
 async fn nvidia_viking_needs_a_system_path() {
-    let (port, _) = serve("nvidia_viking").await;
+    let (port, log) = serve("nvidia_viking").await;
     let addr = BmcAddress::parse(&format!("redfish+http://127.0.0.1:{port}")).unwrap();
     let e = RedfishClient::connect(
         &addr,
@@ -329,6 +378,15 @@ async fn nvidia_viking_needs_a_system_path() {
     .unwrap_err();
     assert_eq!(e.kind(), BmcErrorKind::InvalidRequest);
     assert!(e.to_string().contains("/redfish/v1/Systems/DGX"), "{e}");
+    // The session opened before the system lookup failed is closed.
+    assert!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|(m, p, _)| m == "DELETE" && p == "/redfish/v1/SessionService/Sessions/1"),
+        "{:?}",
+        log.lock().unwrap()
+    );
     let (c, _) = client("nvidia_viking", "/redfish/v1/Systems/DGX").await;
     assert_eq!(c.system_path(), "/redfish/v1/Systems/DGX");
     let inv = c.inventory().await.unwrap();
@@ -349,4 +407,101 @@ async fn dropping_the_client_deletes_the_session() {
         "no DELETE of the session after drop: {:?}",
         log.lock().unwrap()
     );
+}
+
+/// Older firmware names no vendor in the service root, and OEM or whitebox
+/// systems no known manufacturer: the vendor then comes from the Manager
+/// (the BMC itself), read once and only when a quirk needs it.
+#[tokio::test]
+async fn vendor_from_the_manager_when_root_and_system_are_silent() {
+    fn anonymous(path: &str, v: &mut Value) {
+        let Some(o) = v.as_object_mut() else { return };
+        if path == "/redfish/v1" {
+            o.remove("Vendor");
+            o.remove("Oem");
+        }
+        // The system itself (/redfish/v1/Systems/<id>), not its parts.
+        if path.starts_with("/redfish/v1/Systems/") && path.matches('/').count() == 4 {
+            o.remove("Manufacturer");
+        }
+    }
+    let manager_reads = |log: &Log| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, p, _)| m == "GET" && p.starts_with("/redfish/v1/Managers/"))
+            .count()
+    };
+    let cases = [
+        ("dell", "", Vendor::Dell),
+        ("hpe", "", Vendor::Hpe),
+        ("lenovo", "/redfish/v1/Systems/1", Vendor::Lenovo),
+        ("supermicro", "", Vendor::Supermicro),
+        (
+            "nvidia_viking",
+            "/redfish/v1/Systems/HGX_Baseboard_0",
+            Vendor::Nvidia,
+        ),
+        // The DGX's manager is an AMI MegaRAC: no vendor with quirks.
+        ("nvidia_viking", "/redfish/v1/Systems/DGX", Vendor::Generic),
+    ];
+    for (vendor, path, want) in cases {
+        let (port, log) = serve_edited(vendor, anonymous).await;
+        let addr = BmcAddress::parse(&format!("redfish+http://127.0.0.1:{port}{path}")).unwrap();
+        let c = RedfishClient::connect(
+            &addr,
+            &Credentials::new("root", "calvin"),
+            RedfishOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(manager_reads(&log), 0, "{vendor}{path}: not needed yet");
+        assert_eq!(c.vendor().await.unwrap(), want, "{vendor}{path}");
+        assert_eq!(c.vendor().await.unwrap(), want, "{vendor}{path}");
+        assert_eq!(manager_reads(&log), 1, "{vendor}{path}: read once");
+        // The quirks follow the vendor found there: iDRAC and the others
+        // infer the SimpleUpdate target, generic services want Targets.
+        assert_eq!(
+            quirks::simple_update_needs_targets(want),
+            want == Vendor::Generic,
+            "{vendor}{path}"
+        );
+    }
+    // With the root naming the vendor, the manager is never read for it.
+    for vendor in ["dell", "hpe", "lenovo", "supermicro"] {
+        let (c, log) = client(vendor, "").await;
+        assert_ne!(c.vendor().await.unwrap(), Vendor::Generic, "{vendor}");
+        assert_eq!(manager_reads(&log), 0, "{vendor}");
+    }
+}
+
+/// Requests per inventory on real vendor trees: collections expanded one
+/// level; storage two levels where the service allows it (XCC, Supermicro,
+/// AMI), else one expanded read per controller with several drives (iDRAC)
+/// and one read per drive otherwise (iLO: one drive per controller).
+#[tokio::test]
+async fn inventory_requests_per_vendor() {
+    let cases = [
+        ("dell", "", 5, 3),
+        ("hpe", "", 21, 18),
+        ("lenovo", "/redfish/v1/Systems/1", 4, 4),
+        ("supermicro", "", 4, 8),
+        ("nvidia_viking", "/redfish/v1/Systems/DGX", 4, 0),
+    ];
+    for (vendor, path, requests, drives) in cases {
+        let (c, log) = client(vendor, path).await;
+        let before = log.lock().unwrap().len();
+        let inv = c.inventory().await.unwrap();
+        let seen: Vec<_> = log.lock().unwrap()[before..].to_vec();
+        assert_eq!(seen.len(), requests, "{vendor}: {seen:?}");
+        assert_eq!(inv.hardware.storage.len(), drives, "{vendor}");
+        assert!(inv.warnings.is_empty(), "{vendor}: {:?}", inv.warnings);
+        if matches!(vendor, "lenovo" | "supermicro") {
+            assert!(
+                seen.iter()
+                    .any(|(_, p, _)| p.ends_with("/Storage?$expand=.($levels=2)")),
+                "{vendor}: {seen:?}"
+            );
+        }
+    }
 }

@@ -298,3 +298,274 @@ async fn https_needs_ca_or_insecure() {
     assert_eq!(e.kind(), BmcErrorKind::Unreachable, "{e}");
     assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
 }
+
+/// The requests the emulator logs from `before` on, once `n` are there
+/// (its log is written asynchronously).
+async fn logged_since(s: &Sushy, before: usize, n: usize) -> Vec<String> {
+    for _ in 0..50 {
+        let all = requests_in_log(s);
+        if all.len() >= before + n {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return requests_in_log(s).split_off(before);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    requests_in_log(s).split_off(before)
+}
+
+/// Connect, one-time boot, power on: the system read at connect serves the
+/// boot override, the boot read-back serves the power on; a state query
+/// after the reset reads the BMC, and so does every further query (a poll).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boot_and_power_on_reuse_the_reads_just_made() {
+    let s = Sushy::start(false).await;
+    let sys = format!("/redfish/v1/Systems/{}", SYS[1]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = requests_in_log(&s).len();
+    let c = connect(&s, 1).await;
+    c.set_boot(&BootOverride {
+        device: BootDevice::Pxe,
+        persistent: false,
+        mode: Some(BootMode::Uefi),
+        http_boot_uri: None,
+    })
+    .await
+    .unwrap();
+    c.set_power(PowerAction::On).await.unwrap();
+    let _ = c.power_state().await.unwrap();
+    let _ = c.power_state().await.unwrap();
+    let want = [
+        "GET /redfish/v1/ 200".to_string(),
+        format!("GET {sys} 200"),
+        format!("PATCH {sys} 204"),
+        format!("GET {sys} 200"),
+        format!("POST {sys}/Actions/ComputerSystem.Reset 204"),
+        format!("GET {sys} 200"),
+        format!("GET {sys} 200"),
+    ];
+    assert_eq!(logged_since(&s, before, want.len()).await, want);
+    // And the emulator did what was asked (the power change lands 1-11 s later).
+    let raw = s.raw_get(&sys).await;
+    assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Pxe");
+}
+
+/// sushy-tools gives no ETags. This front makes it behave like a BMC that
+/// does: it forwards every request to the emulator, tags each GET with the
+/// resource's generation (`W/"gen-N"`), refuses a PATCH whose `If-Match` is
+/// not the current tag (412) or that has none (428), and bumps the
+/// generation when a PATCH lands. `bump` plays someone else's write.
+struct EtagFront {
+    port: u16,
+    generations: Shared<std::collections::HashMap<String, u32>>,
+    log: Shared<Vec<Seen>>,
+}
+
+type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
+/// A request the front saw: method, path, If-Match sent, status answered.
+type Seen = (String, String, Option<String>, u16);
+
+impl EtagFront {
+    async fn start(s: &Sushy) -> EtagFront {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let front = EtagFront {
+            port,
+            generations: Default::default(),
+            log: Default::default(),
+        };
+        let (gens, log, base, http) = (
+            front.generations.clone(),
+            front.log.clone(),
+            s.base(),
+            s.raw(),
+        );
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = l.accept().await {
+                let (gens, log, base, http) =
+                    (gens.clone(), log.clone(), base.clone(), http.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i;
+                        }
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let mut lines = head.lines();
+                    let mut first = lines.next().unwrap_or_default().split_whitespace();
+                    let method = first.next().unwrap_or_default().to_string();
+                    let target = first.next().unwrap_or_default().to_string();
+                    let headers: Vec<(String, String)> = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        .collect();
+                    let h = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+                    let len: usize = h("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = buf[head_end + 4..].to_vec();
+                    while body.len() < len {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => body.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let path = target.trim_end_matches('/').to_string();
+                    let tag = |gens: &std::collections::HashMap<String, u32>| {
+                        format!("W/\"gen-{}\"", gens.get(&path).copied().unwrap_or(1))
+                    };
+                    let current = tag(&gens.lock().unwrap());
+                    let if_match = h("if-match");
+                    let refusal = match (method.as_str(), &if_match) {
+                        ("PATCH", None) => Some(428),
+                        ("PATCH", Some(t)) if *t != current => Some(412),
+                        _ => None,
+                    };
+                    let (status, text) = match refusal {
+                        Some(code) => (
+                            code,
+                            r#"{"error":{"@Message.ExtendedInfo":[{"Message":"The resource has changed."}]}}"#
+                                .to_string(),
+                        ),
+                        None => {
+                            let mut req = http
+                                .request(method.parse().unwrap(), format!("{base}{target}"))
+                                .body(body);
+                            for k in ["authorization", "content-type", "accept"] {
+                                if let Some(v) = h(k) {
+                                    req = req.header(k, v);
+                                }
+                            }
+                            let r = req.send().await.unwrap();
+                            let code = r.status().as_u16();
+                            (code, r.text().await.unwrap_or_default())
+                        }
+                    };
+                    if method == "PATCH" && (200..300).contains(&status) {
+                        *gens.lock().unwrap().entry(path.clone()).or_insert(1) += 1;
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push((method.clone(), path.clone(), if_match, status));
+                    let etag = if method == "GET" {
+                        format!("ETag: {}\r\n", tag(&gens.lock().unwrap()))
+                    } else {
+                        String::new()
+                    };
+                    let resp = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{etag}Content-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    );
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        front
+    }
+
+    fn address(&self, i: usize) -> BmcAddress {
+        BmcAddress::parse(&format!(
+            "redfish+http://127.0.0.1:{}/redfish/v1/Systems/{}",
+            self.port, SYS[i]
+        ))
+        .unwrap()
+    }
+
+    fn bump(&self, path: &str) {
+        *self
+            .generations
+            .lock()
+            .unwrap()
+            .entry(path.to_string())
+            .or_insert(1) += 1;
+    }
+
+    fn patches(&self) -> Vec<(String, Option<String>, u16)> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, _, _, _)| m == "PATCH")
+            .map(|(_, p, t, s)| (p.clone(), t.clone(), *s))
+            .collect()
+    }
+}
+
+/// If-Match against the emulator's real state, with ETags added in front:
+/// PATCHes carry the tag read, and a write by someone else between our read
+/// and our PATCH (412) is retried once with the new tag, landing in sushy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_match_and_412_retry_against_sushy_with_etags() {
+    let s = Sushy::start(false).await;
+    let front = EtagFront::start(&s).await;
+    let sys = format!("/redfish/v1/Systems/{}", SYS[0]);
+    let sb = format!("{sys}/SecureBoot");
+    let c = RedfishClient::connect(&front.address(0), &creds(), quick())
+        .await
+        .unwrap();
+    c.set_secure_boot(true).await.unwrap();
+    assert_eq!(s.raw_get(&sb).await["SecureBootEnable"], true);
+    // Someone else writes the system after our read at connect.
+    front.bump(&sys);
+    c.set_boot(&BootOverride {
+        device: BootDevice::Cd,
+        persistent: true,
+        mode: None,
+        http_boot_uri: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.raw_get(&sys).await["Boot"]["BootSourceOverrideTarget"],
+        "Cd"
+    );
+    let tag = |n: u32| Some(format!("W/\"gen-{n}\""));
+    assert_eq!(
+        front.patches(),
+        [
+            (sb.clone(), tag(1), 204),
+            (sys.clone(), tag(1), 412),
+            (sys.clone(), tag(2), 204),
+        ]
+    );
+}
+
+/// The CD slot is searched once per client; later media operations read it
+/// directly, and an action's read-back serves the next operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_operations_search_the_slot_once() {
+    let s = Sushy::start(false).await;
+    let iso_port = serve_file(b"iso".to_vec()).await;
+    let url = format!("http://127.0.0.1:{iso_port}/boot.iso");
+    let sys = format!("/redfish/v1/Systems/{}", SYS[2]);
+    let slot = format!("{sys}/VirtualMedia/Cd");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = requests_in_log(&s).len();
+    let c = connect(&s, 2).await;
+    assert!(!c.media_status().await.unwrap().inserted);
+    assert!(c.media_insert(&url).await.unwrap().inserted);
+    assert!(!c.media_eject().await.unwrap().inserted);
+    let want = [
+        "GET /redfish/v1/ 200".to_string(),
+        format!("GET {sys} 200"),
+        // status: the search
+        format!("GET {sys}/VirtualMedia 200"),
+        format!("GET {slot} 200"),
+        // insert: the slot read directly, the action, its read-back
+        format!("GET {slot} 200"),
+        format!("POST {slot}/Actions/VirtualMedia.InsertMedia 204"),
+        format!("GET {slot} 200"),
+        // eject: the insert's read-back is the current state
+        format!("POST {slot}/Actions/VirtualMedia.EjectMedia 204"),
+        format!("GET {slot} 200"),
+    ];
+    assert_eq!(logged_since(&s, before, want.len()).await, want);
+    assert_eq!(s.raw_get(&slot).await["Inserted"], false);
+}

@@ -7,8 +7,10 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub mod controller;
 pub mod goyaml;
 pub mod lifecycle;
+pub mod preview;
 pub mod providerid;
 pub mod remediation;
 pub mod render;

@@ -4,6 +4,8 @@
 
 mod bmc;
 mod host_cmd;
+mod kinds;
+mod machine_cmd;
 mod provisioner_config;
 mod store_cmd;
 mod validate;
@@ -61,6 +63,12 @@ enum Command {
     /// Attach a detached host again (removes the detached annotation).
     #[command(after_help = "Examples:\n  metal3ctl attach host-0 --wait")]
     Attach(host_cmd::verbs::HostArgs),
+    /// Cluster API machines: create (choose hosts, render data, provision), delete, list.
+    Machine(machine_cmd::machine::MachineArgs),
+    /// Remediate a Metal3Machine with the Reboot strategy (power off, then on).
+    Remediate(machine_cmd::remediate::RemediateArgs),
+    /// Print the metaData and networkData a Metal3DataTemplate renders for a host (offline).
+    Render(machine_cmd::render::RenderArgs),
     /// Move hosts out of this store: detach them and print them with their status and BMC Secrets.
     Export(host_cmd::verbs::ExportArgs),
 }
@@ -89,6 +97,9 @@ fn main() -> ExitCode {
         Command::Detach(args) => host_cmd::verbs::detach(args),
         Command::Attach(args) => host_cmd::verbs::attach(args),
         Command::Export(args) => host_cmd::verbs::export(args),
+        Command::Machine(args) => machine_cmd::machine::run(args),
+        Command::Remediate(args) => machine_cmd::remediate::run(args),
+        Command::Render(args) => machine_cmd::render::render(args),
     };
     match result {
         Ok(code) => code,

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use metal3_hostmodel::manifest::{self, ManifestError, ParseOptions};
+use metal3_hostmodel::manifest::{self, ManifestError, ParseOptions, Parsed};
+
+use crate::kinds;
 use metal3_hostmodel::validation;
 use metal3_hostmodel::Object;
 
@@ -74,15 +76,29 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, InputError> {
         strict: !args.lenient,
     };
     let mut objects: Vec<Object> = Vec::new();
+    // Input order for `-o`: an index into `objects`, or a kind another crate
+    // models (IPAM, ...) as its JSON.
+    let mut outputs: Vec<Result<usize, serde_json::Value>> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
     for (name, text) in read_inputs(&args.files)? {
-        match manifest::parse_each(&text, options) {
+        match manifest::parse_each_with(&text, options, &kinds::is_ext) {
             Err(e) => problems.push(format!("{name}: {e}")),
             Ok(results) => {
                 for r in results {
                     match r {
-                        Ok(o) => objects.push(o),
-                        Err(errs) => problems.extend(errs.iter().map(|e| problem_line(&name, e))),
+                        Parsed::Object(Ok(o)) => {
+                            outputs.push(Ok(objects.len()));
+                            objects.push(o);
+                        }
+                        Parsed::Object(Err(errs)) => {
+                            problems.extend(errs.iter().map(|e| problem_line(&name, e)))
+                        }
+                        Parsed::Foreign(doc, at) => match kinds::parse_ext(&doc, &at, options) {
+                            Ok(v) => outputs.push(Err(v)),
+                            Err(errs) => {
+                                problems.extend(errs.iter().map(|e| problem_line(&name, e)))
+                            }
+                        },
                     }
                 }
             }
@@ -94,17 +110,34 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, InputError> {
             .map(ToString::to_string),
     );
 
-    match args.output {
-        Some(Output::Json) => println!("{}", manifest::to_json(&objects)?),
-        Some(Output::Yaml) => print!("{}", manifest::to_yaml(&objects)?),
-        None => {}
+    let total = outputs.len();
+    if let Some(format) = args.output {
+        let mut values = Vec::with_capacity(outputs.len());
+        for o in outputs {
+            match o {
+                Ok(i) => values.extend(manifest::to_values(objects.get(i..=i).unwrap_or(&[]))?),
+                Err(v) => values.push(v),
+            }
+        }
+        match format {
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&values)
+                    .map_err(|e| ManifestError::Serialize(e.to_string()))?
+            ),
+            Output::Yaml => print!(
+                "{}",
+                metal3_hostmodel::yaml::to_string_multi(&values)
+                    .map_err(|e| ManifestError::Serialize(e.message))?
+            ),
+        }
     }
     for p in &problems {
         eprintln!("{p}");
     }
     if problems.is_empty() {
         if args.output.is_none() {
-            println!("{} objects valid", objects.len());
+            println!("{total} objects valid");
         }
         Ok(ExitCode::SUCCESS)
     } else {

@@ -10,6 +10,7 @@ pub mod object;
 pub mod other;
 pub mod secret;
 pub mod state;
+pub mod store;
 pub mod time;
 pub mod validation;
 pub mod yaml;

@@ -177,6 +177,58 @@ pub fn parse_str(input: &str, options: ParseOptions) -> Result<Vec<Object>, Mani
 /// Parses a stream into one result per object, in input order, so that a
 /// caller can report every problem at once. Only a syntax error fails whole.
 pub fn parse_each(input: &str, options: ParseOptions) -> Result<Vec<ObjectResult>, ManifestError> {
+    Ok(convert_all(flatten(input)?, options))
+}
+
+/// One document as [`parse_each_with`] returns it.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A kind this crate models: the typed object, or its problems.
+    Object(ObjectResult),
+    /// A kind the caller takes care of, untouched, with where it was.
+    Foreign(Value, Location),
+}
+
+/// [`parse_each`] for streams that mix this crate's kinds with kinds other
+/// crates model (IPAM, CAPI): documents whose `(apiVersion, kind)` `foreign`
+/// accepts are handed back as they are, in input order, for the caller to
+/// parse (e.g. with [`parse_typed`]).
+pub fn parse_each_with(
+    input: &str,
+    options: ParseOptions,
+    foreign: &dyn Fn(&str, &str) -> bool,
+) -> Result<Vec<Parsed>, ManifestError> {
+    let is_foreign = |v: &Value| {
+        let s = |f: &str| v.get(f).and_then(Value::as_str);
+        matches!((s("apiVersion"), s("kind")), (Some(a), Some(k)) if foreign(a, k))
+    };
+    let mut out: Vec<Option<Parsed>> = Vec::new();
+    let mut ours = Vec::new();
+    for item in flatten(input)? {
+        match item {
+            Ok((v, mut at)) if is_foreign(&v) => {
+                at.object = key_of(&v);
+                out.push(Some(Parsed::Foreign(v, at)));
+            }
+            other => {
+                out.push(None);
+                ours.push(other);
+            }
+        }
+    }
+    let mut converted = convert_all(ours, options).into_iter();
+    Ok(out
+        .into_iter()
+        .filter_map(|slot| slot.or_else(|| converted.next().map(Parsed::Object)))
+        .collect())
+}
+
+/// A document to convert with its location, or its already known outcome.
+type Item = Result<(Value, Location), ObjectResult>;
+
+/// The documents of a stream with `List`s and arrays flattened, each with
+/// its location (or the problem that makes it unusable).
+fn flatten(input: &str) -> Result<Vec<Item>, ManifestError> {
     let docs = read_documents(input)?;
     // Flatten first (cheap), then convert: the conversion into typed objects
     // is most of the work after YAML parsing and is independent per object.
@@ -228,7 +280,7 @@ pub fn parse_each(input: &str, options: ParseOptions) -> Result<Vec<ObjectResult
             items.push(Ok((doc, at)));
         }
     }
-    Ok(convert_all(items, options))
+    Ok(items)
 }
 
 /// Below this many objects one thread is faster than starting others.
@@ -398,6 +450,17 @@ fn parse_value_at(doc: Value, mut at: Location, options: ParseOptions) -> Object
     }
 }
 
+/// Deserializes a document into any serde type with this module's rules:
+/// unknown fields are errors in strict mode, problems carry field paths. For
+/// kinds modelled outside this crate (see [`parse_each_with`]).
+pub fn parse_typed<T: DeserializeOwned>(
+    doc: &Value,
+    at: &Location,
+    options: ParseOptions,
+) -> Result<T, Vec<ManifestError>> {
+    typed(doc, at, options).map(|b| *b)
+}
+
 /// Deserializes one typed object, collecting unknown fields on the way
 /// (one pass: `serde_ignored` sees what the derive skips).
 fn typed<T: DeserializeOwned>(
@@ -518,6 +581,47 @@ mod tests {
     use super::*;
 
     const HOST: &str = "apiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata:\n  name: h0\n  namespace: ns\nspec:\n  online: true\n";
+
+    #[test]
+    fn foreign_kinds_come_back_untouched_in_input_order() {
+        let pool = "apiVersion: ipam.metal3.io/v1alpha1\nkind: IPPool\nmetadata:\n  name: p\nspec:\n  anything: 1\n";
+        let input = format!("{HOST}---\n{pool}---\n{HOST}");
+        let foreign = |api: &str, kind: &str| api == "ipam.metal3.io/v1alpha1" && kind == "IPPool";
+        let parsed = parse_each_with(&input, ParseOptions::default(), &foreign).unwrap();
+        assert_eq!(parsed.len(), 3);
+        assert!(matches!(&parsed[0], Parsed::Object(Ok(o)) if o.key() == "BareMetalHost/ns/h0"));
+        match &parsed[1] {
+            Parsed::Foreign(v, at) => {
+                assert_eq!(v["spec"]["anything"], 1);
+                assert_eq!(at.document, 1);
+                assert_eq!(at.object.as_deref(), Some("IPPool/default/p"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&parsed[2], Parsed::Object(Ok(_))));
+        // Without the hook the same kind is unsupported, as before.
+        let plain = parse_each(&input, ParseOptions::default()).unwrap();
+        assert!(matches!(&plain[1], Err(e) if matches!(e[0], ManifestError::UnknownKind { .. })));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Small {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    #[test]
+    fn parse_typed_reports_unknown_fields_with_paths() {
+        let doc = serde_json::json!({"name": "x", "nmae": "y"});
+        let errs =
+            parse_typed::<Small>(&doc, &Location::default(), ParseOptions::default()).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].path(), Some("nmae"));
+        assert!(
+            parse_typed::<Small>(&doc, &Location::default(), ParseOptions { strict: false })
+                .is_ok()
+        );
+    }
 
     #[test]
     fn multi_document_in_order_and_empty_skipped() {

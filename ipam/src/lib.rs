@@ -8,6 +8,9 @@
 //! * [`validate`]: the admission webhooks' rules.
 //! * [`alloc`]: [`PoolAllocator`], upstream's allocation semantics over an
 //!   interval set, O(log n) per claim whatever the pool size.
+//! * [`persist`]: the store-backed layer (IPPool controller semantics over
+//!   `metal3_hostmodel::store::Store`), safe across processes by
+//!   compare-and-swap on the pool's `resourceVersion`.
 //!
 //! ```
 //! use metal3_ipam::{IPClaim, IPPool, PoolAllocator};
@@ -41,6 +44,7 @@ pub struct ReadmeDoctests;
 pub mod addr;
 pub mod alloc;
 pub mod error;
+pub mod persist;
 pub mod types;
 pub mod validate;
 

@@ -342,3 +342,54 @@ pub fn validate_ipaddress_update(old: &IPAddress, new: &IPAddress) -> Result<(),
     }
     errs.into_result()
 }
+
+/// CAPI IPAddressClaim create rules as far as Metal³ IPAM relies on them:
+/// a pool name to draw from and, when present, a parseable `ipAddress` annotation.
+pub fn validate_capi_claim_create(claim: &CapiIPAddressClaim) -> Result<(), ValidationError> {
+    let mut errs = ValidationError::default();
+    if claim.spec.pool_ref.name.is_empty() {
+        errs.required("spec.poolRef.name", "cannot be empty");
+    }
+    if let Some(v) = claim.metadata.annotations.get(IP_ADDRESS_ANNOTATION) {
+        if !v.is_empty() && addr::parse_ip(v).is_none() {
+            errs.invalid(
+                "metadata.annotations[ipAddress]",
+                v,
+                "not a valid IP address",
+            );
+        }
+    }
+    errs.into_result()
+}
+
+/// CAPI IPAddressClaim update rules: `spec.poolRef` is immutable.
+pub fn validate_capi_claim_update(
+    old: &CapiIPAddressClaim,
+    new: &CapiIPAddressClaim,
+) -> Result<(), ValidationError> {
+    let mut errs = ValidationError::default();
+    if old.spec.pool_ref != new.spec.pool_ref {
+        errs.forbidden("spec.poolRef", "field is immutable");
+    }
+    errs.into_result()
+}
+
+/// CAPI IPAddress create rules: claim, pool and a parseable address.
+pub fn validate_capi_ipaddress_create(a: &CapiIPAddress) -> Result<(), ValidationError> {
+    let mut errs = ValidationError::default();
+    if a.spec.pool_ref.name.is_empty() {
+        errs.required("spec.poolRef.name", "cannot be empty");
+    }
+    if a.spec.claim_ref.name.is_empty() {
+        errs.required("spec.claimRef.name", "cannot be empty");
+    }
+    if a.spec.address.is_empty() {
+        errs.required("spec.address", "cannot be empty");
+    } else if addr::parse_ip(&a.spec.address).is_none() {
+        errs.invalid("spec.address", &a.spec.address, "is not a valid IP address");
+    }
+    if let Some(p) = a.spec.prefix.filter(|p| !(0..=128).contains(p)) {
+        errs.invalid("spec.prefix", &p.to_string(), "must be between 0 and 128");
+    }
+    errs.into_result()
+}

@@ -5,6 +5,7 @@
 //! Response mapping lives in [`parse`] (pure functions on `serde_json::Value`);
 //! HTTP, authentication, budget and retries in a private transport.
 
+mod fresh;
 pub mod hardware;
 pub mod parse;
 pub mod quirks;
@@ -21,6 +22,7 @@ use crate::address::{BmcAddress, Protocol};
 use crate::credentials::Credentials;
 use crate::error::BmcError;
 use crate::ops::{BootOverride, PowerAction, PowerBootControl, PowerState};
+use fresh::LastRead;
 use hardware::HardwareDetails;
 use parse::{FirmwareComponent, InventoryParts, MediaStatus, ResetPlan, TaskPoll, Vendor};
 use transport::{Reply, Transport};
@@ -67,15 +69,30 @@ pub struct Inventory {
 /// How long a `PowerCycle` emulated as ForceOff + On waits for "off".
 const CYCLE_OFF_TIMEOUT: Duration = Duration::from_secs(120);
 const EXPAND: &str = "$expand=.($levels=1)";
+/// Two levels: a storage collection with its controllers and their drives.
+const EXPAND_2: &str = "$expand=.($levels=2)";
+/// Retries of a failing inventory subresource: one, not the full budget,
+/// because a failing part only costs a warning, and BMCs that fail a
+/// subresource (an unsupported Storage, a busy RAID controller) usually keep
+/// failing it for longer than a backoff, while each retry loads the BMC.
+const PART_RETRIES: u32 = 1;
 
 /// A connected Redfish BMC, bound to one ComputerSystem.
 pub struct RedfishClient {
     t: Arc<Transport>,
     root: Value,
     system_path: String,
-    vendor: Vendor,
+    /// Set at connect when the service root or the system names the
+    /// vendor, else resolved from the manager the first time a quirk needs it.
+    vendor: tokio::sync::OnceCell<Vendor>,
     expand: bool,
-    fresh_system: tokio::sync::Mutex<Option<Reply>>,
+    /// The system as last read (at connect, by a read-back or a poll).
+    system: tokio::sync::Mutex<LastRead>,
+    /// The CD/DVD slot found by the first media operation, and its last read:
+    /// later operations read the slot directly instead of searching again.
+    cd_slot: tokio::sync::Mutex<Option<(String, LastRead)>>,
+    /// Where pending BIOS settings go, once known.
+    bios_settings: tokio::sync::OnceCell<String>,
 }
 
 impl std::fmt::Debug for RedfishClient {
@@ -83,7 +100,7 @@ impl std::fmt::Debug for RedfishClient {
         f.debug_struct("RedfishClient")
             .field("bmc", &self.t.bmc)
             .field("system", &self.system_path)
-            .field("vendor", &self.vendor)
+            .field("vendor", &self.vendor.get())
             .finish()
     }
 }
@@ -174,38 +191,68 @@ impl RedfishClient {
             // No session service (sushy-tools, some old firmware): basic auth.
             t.login(&sessions, "log in").await?;
         }
-        let mut client = RedfishClient {
+        let found = async {
+            let system_path = match address.redfish_system_id() {
+                Some(p) => format!("/{}", p.trim_matches('/')),
+                None => {
+                    let systems = parse::link(&root, "Systems")
+                        .unwrap_or_else(|| "/redfish/v1/Systems".to_string());
+                    let coll = t.get(&systems, "list systems").await?.body;
+                    parse::choose_system(&parse::member_links(&coll))
+                        .map_err(|d| invalid(&t.bmc, "select the system", d))?
+                }
+            };
+            let reply = t.get(&system_path, "read the system").await?;
+            Ok::<_, BmcError>((system_path, reply))
+        }
+        .await;
+        let (system_path, reply) = match found {
+            Ok(f) => f,
+            Err(e) => {
+                // Logged in but no client to end the session later: end it now.
+                t.logout().await;
+                return Err(e);
+            }
+        };
+        // Names redirect to the canonical path (sushy): use that from now on.
+        let system_path = parse::str_at(&reply.body, "@odata.id")
+            .map(|s| s.trim_end_matches('/').to_string())
+            .unwrap_or(system_path);
+        let vendor = tokio::sync::OnceCell::new();
+        if let Some(v) =
+            parse::vendor_from_root(&root).or_else(|| parse::vendor_from_system(&reply.body))
+        {
+            let _ = vendor.set(v);
+        }
+        Ok(RedfishClient {
             t,
             expand: parse::supports_expand(&root),
             root,
-            system_path: String::new(),
-            vendor: Vendor::Generic,
-            fresh_system: tokio::sync::Mutex::new(None),
-        };
-        let system_path = match address.redfish_system_id() {
-            Some(p) => format!("/{}", p.trim_matches('/')),
-            None => {
-                let systems = parse::link(&client.root, "Systems")
-                    .unwrap_or_else(|| "/redfish/v1/Systems".to_string());
-                let coll = client.t.get(&systems, "list systems").await?.body;
-                parse::choose_system(&parse::member_links(&coll))
-                    .map_err(|d| invalid(&client.t.bmc, "select the system", d))?
-            }
-        };
-        let reply = client.t.get(&system_path, "read the system").await?;
-        let sys = reply.body.clone();
-        // Names redirect to the canonical path (sushy): use that from now on.
-        client.system_path = parse::str_at(&sys, "@odata.id")
-            .map(|s| s.trim_end_matches('/').to_string())
-            .unwrap_or(system_path);
-        client.vendor = parse::detect_vendor(&client.root, parse::str_at(&sys, "Manufacturer"));
-        *client.fresh_system.lock().await = Some(reply);
-        Ok(client)
+            system_path,
+            vendor,
+            system: tokio::sync::Mutex::new(LastRead::new(reply, true)),
+            cd_slot: tokio::sync::Mutex::new(None),
+            bios_settings: tokio::sync::OnceCell::new(),
+        })
     }
 
-    /// The detected BMC vendor.
-    pub fn vendor(&self) -> Vendor {
+    /// The BMC vendor, from the service root, the system's manufacturer or
+    /// (when neither names one) the system's manager, read once on first use.
+    pub async fn vendor(&self) -> Result<Vendor, BmcError> {
         self.vendor
+            .get_or_try_init(|| self.vendor_from_manager())
+            .await
+            .copied()
+    }
+
+    async fn vendor_from_manager(&self) -> Result<Vendor, BmcError> {
+        let op = "detect the BMC vendor";
+        let sys = self.system_links().await;
+        let Some(manager) = parse::managers(&sys).into_iter().next() else {
+            return Ok(Vendor::Generic);
+        };
+        let mgr = self.t.get(&manager, op).await?.body;
+        Ok(parse::vendor_from_manager(&mgr).unwrap_or(Vendor::Generic))
     }
 
     /// The ComputerSystem this client manages.
@@ -218,14 +265,33 @@ impl RedfishClient {
         self.t.logout().await;
     }
 
-    /// The system resource: the copy read by `connect` for the first
-    /// operation (it is milliseconds old and saves a request on every
-    /// one-shot use), a fresh read afterwards.
-    async fn system(&self, op: &str) -> Result<Reply, BmcError> {
-        if let Some(r) = self.fresh_system.lock().await.take() {
+    /// The system's current state: the copy read moments ago by `connect`
+    /// or by the previous operation's read-back when no caller has used it
+    /// yet (see [`fresh`]), else a new read.
+    async fn system_now(&self, op: &str) -> Result<Reply, BmcError> {
+        if let Some(r) = self.system.lock().await.take_current() {
             return Ok(r);
         }
-        self.t.get(&self.system_path, op).await
+        // Not holding the lock while reading: concurrent callers each read.
+        let r = self.t.get(&self.system_path, op).await?;
+        *self.system.lock().await = LastRead::new(r.clone(), false);
+        Ok(r)
+    }
+
+    /// The system for what does not change with its state: links, allowable
+    /// values and action targets. Never a request.
+    async fn system_links(&self) -> Value {
+        self.system.lock().await.any().body.clone()
+    }
+
+    /// Keeps a read-back of the system: the next state query may use it.
+    async fn system_read_back(&self, reply: Reply) {
+        *self.system.lock().await = LastRead::new(reply, true);
+    }
+
+    /// The system was written to: its copy is no longer its state.
+    async fn system_written(&self) {
+        self.system.lock().await.written();
     }
 
     /// The first CD/DVD slot of a virtual media collection, fetching members
@@ -235,7 +301,7 @@ impl RedfishClient {
         path: &str,
         op: &str,
     ) -> Result<Option<(String, Value)>, BmcError> {
-        let coll = self.collection(path, op).await?;
+        let coll = self.collection(path, op, u32::MAX).await?;
         for m in coll
             .get("Members")
             .and_then(Value::as_array)
@@ -257,6 +323,37 @@ impl RedfishClient {
         Ok(None)
     }
 
+    /// PATCHes `body` to `path` with `If-Match` set to the ETag of
+    /// `current` (the resource as read), when the service gave one. On 412
+    /// (changed since read) or 428 (a tag is required) it reads the resource
+    /// again and retries once with the new tag; a second refusal is returned.
+    async fn patch_if_match(
+        &self,
+        path: &str,
+        current: Reply,
+        body: &Value,
+        op: &str,
+    ) -> Result<Reply, BmcError> {
+        let tag = current.if_match_tag();
+        match self
+            .t
+            .request(Method::PATCH, path, Some(body), tag.as_deref(), op)
+            .await
+        {
+            Err(e @ BmcError::Http { status, .. }) if quirks::etag_refused(status) => {
+                let fresh = self.t.get(path, op).await?.if_match_tag();
+                if fresh.is_none() && tag.is_none() {
+                    // A retry would repeat the refused request as it was.
+                    return Err(e);
+                }
+                self.t
+                    .request(Method::PATCH, path, Some(body), fresh.as_deref(), op)
+                    .await
+            }
+            other => other,
+        }
+    }
+
     fn not_supported(&self, op: &str, detail: impl Into<String>) -> BmcError {
         BmcError::NotSupported {
             bmc: self.t.bmc.clone(),
@@ -268,20 +365,51 @@ impl RedfishClient {
     /// A collection, with members expanded when the service root offers it.
     /// Some firmware advertises `ExpandQuery` yet refuses the query (400/501):
     /// then the plain collection is read.
-    async fn collection(&self, path: &str, op: &str) -> Result<Value, BmcError> {
+    async fn collection(&self, path: &str, op: &str, retries: u32) -> Result<Value, BmcError> {
+        self.collection_expanded(path, op, retries, EXPAND).await
+    }
+
+    /// [`Self::collection`] with the given `$expand` query.
+    async fn collection_expanded(
+        &self,
+        path: &str,
+        op: &str,
+        retries: u32,
+        query: &str,
+    ) -> Result<Value, BmcError> {
         if self.expand {
-            match self.t.get(&format!("{path}?{EXPAND}"), op).await {
+            match self
+                .t
+                .get_retrying(&format!("{path}?{query}"), op, retries)
+                .await
+            {
                 Ok(r) => return Ok(r.body),
                 Err(BmcError::Http { status, .. }) if quirks::expand_refused(status) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(self.t.get(path, op).await?.body)
+        Ok(self.t.get_retrying(path, op, retries).await?.body)
     }
 
     /// Every member of a collection, expanded in one request when the BMC can.
-    async fn members(&self, path: &str, op: &str) -> Result<Vec<(String, Value)>, BmcError> {
-        let coll = self.collection(path, op).await?;
+    async fn members(
+        &self,
+        path: &str,
+        op: &str,
+        retries: u32,
+    ) -> Result<Vec<(String, Value)>, BmcError> {
+        self.members_expanded(path, op, retries, EXPAND).await
+    }
+
+    /// [`Self::members`] with the given `$expand` query.
+    async fn members_expanded(
+        &self,
+        path: &str,
+        op: &str,
+        retries: u32,
+        query: &str,
+    ) -> Result<Vec<(String, Value)>, BmcError> {
+        let coll = self.collection_expanded(path, op, retries, query).await?;
         let list = coll
             .get("Members")
             .and_then(Value::as_array)
@@ -295,7 +423,7 @@ impl RedfishClient {
             if parse::is_expanded(&m) {
                 out.push((id, m));
             } else {
-                let v = self.t.get(&id, op).await?.body;
+                let v = self.t.get_retrying(&id, op, retries).await?.body;
                 out.push((id, v));
             }
         }
@@ -303,6 +431,7 @@ impl RedfishClient {
     }
 
     async fn post_reset(&self, target: &str, reset_type: &str, op: &str) -> Result<(), BmcError> {
+        self.system_written().await;
         self.t
             .request(
                 Method::POST,
@@ -341,21 +470,64 @@ impl RedfishClient {
 
     // ---- virtual media ----
 
+    /// The CD/DVD slot and its current state: the slot found before, read
+    /// directly (or its read-back of moments ago), else a new search.
+    async fn cd_slot(&self, op: &str) -> Result<(String, Value), BmcError> {
+        let known = self
+            .cd_slot
+            .lock()
+            .await
+            .as_mut()
+            .map(|(path, last)| (path.clone(), last.take_current()));
+        if let Some((path, fresh)) = known {
+            if let Some(r) = fresh {
+                return Ok((path, r.body));
+            }
+            match self.t.get(&path, op).await {
+                Ok(r) => {
+                    self.keep_slot(&path, r.clone(), false).await;
+                    return Ok((path, r.body));
+                }
+                // Gone (renumbered by a firmware update): search again.
+                Err(BmcError::Http { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let (path, slot) = self.find_cd_slot(op).await?;
+        let reply = Reply {
+            status: 200,
+            etag: None,
+            location: None,
+            body: slot.clone(),
+        };
+        self.keep_slot(&path, reply, false).await;
+        Ok((path, slot))
+    }
+
+    /// Remembers the slot and its last read (`unused`: a read-back that the
+    /// next media operation may take as the current state).
+    async fn keep_slot(&self, path: &str, reply: Reply, unused: bool) {
+        *self.cd_slot.lock().await = Some((path.to_string(), LastRead::new(reply, unused)));
+    }
+
+    /// Reads the slot back after an action: from the action's answer when it
+    /// carries the slot (some BMCs answer 200 with the resource), else a GET.
+    async fn slot_read_back(&self, path: &str, answer: Reply, op: &str) -> Result<Value, BmcError> {
+        let r = if parse::is_resource(&answer.body, path) && answer.body.get("Inserted").is_some() {
+            answer
+        } else {
+            self.t.get(path, op).await?
+        };
+        self.keep_slot(path, r.clone(), true).await;
+        Ok(r.body)
+    }
+
     /// The first CD/DVD-capable virtual media slot, looked up under the
     /// system (newer BMCs, sushy) and then under its managers.
-    async fn cd_slot(&self, op: &str) -> Result<(String, Value), BmcError> {
-        let sys = self.system(op).await?.body;
+    async fn find_cd_slot(&self, op: &str) -> Result<(String, Value), BmcError> {
+        let sys = self.system_links().await;
         let mut collections: Vec<String> = parse::link(&sys, "VirtualMedia").into_iter().collect();
-        let managers: Vec<String> = sys
-            .get("Links")
-            .and_then(|l| l.get("ManagedBy"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|m| parse::str_at(m, "@odata.id").map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let managers = parse::managers(&sys);
         let mut last_err = None;
         for path in collections.clone() {
             match self.first_cd_slot(&path, op).await {
@@ -415,23 +587,21 @@ impl RedfishClient {
             return Err(self.not_supported(op, format!("{path} has no InsertMedia action")));
         };
         let full = json!({"Image": image_url, "Inserted": true, "WriteProtected": true});
-        match self
+        let answer = match self
             .t
             .request(Method::POST, &target, Some(&full), None, op)
             .await
         {
-            Ok(_) => {}
-            Err(BmcError::Http { status, .. })
-                if quirks::retry_insert_media_minimal(self.vendor, status) =>
-            {
+            Ok(a) => a,
+            Err(BmcError::Http { status, .. }) if quirks::retry_insert_media_minimal(status) => {
                 let minimal = json!({ "Image": image_url });
                 self.t
                     .request(Method::POST, &target, Some(&minimal), None, op)
-                    .await?;
+                    .await?
             }
             Err(e) => return Err(e),
-        }
-        let now = parse::media_status(&path, &self.t.get(&path, op).await?.body);
+        };
+        let now = parse::media_status(&path, &self.slot_read_back(&path, answer, op).await?);
         if !now.inserted {
             return Err(self.t.bad(
                 op,
@@ -441,14 +611,13 @@ impl RedfishClient {
         Ok(now)
     }
 
-    async fn eject_slot(&self, path: &str, slot: &Value, op: &str) -> Result<(), BmcError> {
+    async fn eject_slot(&self, path: &str, slot: &Value, op: &str) -> Result<Reply, BmcError> {
         let Some(target) = parse::media_action_target(slot, "EjectMedia") else {
             return Err(self.not_supported(op, format!("{path} has no EjectMedia action")));
         };
         self.t
             .request(Method::POST, &target, Some(&json!({})), None, op)
             .await
-            .map(|_| ())
     }
 
     /// Ejects the CD slot's media (a no-op when empty).
@@ -458,10 +627,10 @@ impl RedfishClient {
         if !parse::media_status(&path, &slot).inserted {
             return Ok(parse::media_status(&path, &slot));
         }
-        self.eject_slot(&path, &slot, op).await?;
+        let answer = self.eject_slot(&path, &slot, op).await?;
         Ok(parse::media_status(
             &path,
-            &self.t.get(&path, op).await?.body,
+            &self.slot_read_back(&path, answer, op).await?,
         ))
     }
 
@@ -478,7 +647,10 @@ impl RedfishClient {
             warnings.push(format!("{what}: the system does not link {key}"));
             return None;
         };
-        match self.members(&path, &format!("read {what}")).await {
+        match self
+            .members(&path, &format!("read {what}"), PART_RETRIES)
+            .await
+        {
             Ok(m) => Some(m.into_iter().map(|(_, v)| v).collect()),
             Err(e) => {
                 warnings.push(format!("{what}: {e}"));
@@ -487,30 +659,82 @@ impl RedfishClient {
         }
     }
 
+    /// The drives of one storage controller: those it came with expanded,
+    /// the others with one expanded read of the controller when it has
+    /// several (and the service expands), else one read per drive.
+    async fn controller_drives(
+        &self,
+        controller: &str,
+        c: &Value,
+        drives: &mut Vec<Value>,
+        warnings: &mut Vec<String>,
+    ) {
+        let entries = c
+            .get("Drives")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut links = Vec::new();
+        for d in entries {
+            if parse::is_expanded(&d) {
+                drives.push(d);
+            } else if let Some(id) = parse::str_at(&d, "@odata.id") {
+                links.push(id.to_string());
+            }
+        }
+        if links.len() >= 2 && self.expand {
+            let op = "read drives";
+            match self
+                .t
+                .get_retrying(&format!("{controller}?{EXPAND}"), op, PART_RETRIES)
+                .await
+            {
+                Ok(r) => {
+                    for d in r
+                        .body
+                        .get("Drives")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let id = parse::str_at(d, "@odata.id").unwrap_or_default();
+                        if parse::is_expanded(d) && links.iter().any(|l| l == id) {
+                            links.retain(|l| l != id);
+                            drives.push(d.clone());
+                        }
+                    }
+                }
+                Err(BmcError::Http { status, .. }) if quirks::expand_refused(status) => {}
+                Err(e) => warnings.push(format!("storage: {e}")),
+            }
+        }
+        for d in links {
+            match self.t.get_retrying(&d, "read a drive", PART_RETRIES).await {
+                Ok(r) => drives.push(r.body),
+                Err(e) => warnings.push(format!("storage: {e}")),
+            }
+        }
+    }
+
     async fn drives(&self, system: &Value, warnings: &mut Vec<String>) -> Option<Vec<Value>> {
         let mut storage_failed = None;
         if let Some(path) = parse::link(system, "Storage") {
-            match self.members(&path, "read storage").await {
+            // Controllers and their drives in one request when the service
+            // expands two levels.
+            let query = if parse::expand_max_levels(&self.root) >= 2 {
+                EXPAND_2
+            } else {
+                EXPAND
+            };
+            match self
+                .members_expanded(&path, "read storage", PART_RETRIES, query)
+                .await
+            {
                 Ok(controllers) => {
                     let mut drives = Vec::new();
-                    for (_, c) in controllers {
-                        let links: Vec<String> = c
-                            .get("Drives")
-                            .and_then(Value::as_array)
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(|d| {
-                                        parse::str_at(d, "@odata.id").map(str::to_string)
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        for d in links {
-                            match self.t.get(&d, "read a drive").await {
-                                Ok(r) => drives.push(r.body),
-                                Err(e) => warnings.push(format!("storage: {e}")),
-                            }
-                        }
+                    for (controller, c) in controllers {
+                        self.controller_drives(&controller, &c, &mut drives, warnings)
+                            .await;
                     }
                     return Some(drives);
                 }
@@ -519,7 +743,10 @@ impl RedfishClient {
         }
         // Older BMCs (and sushy's Storage failing) only offer SimpleStorage.
         if let Some(path) = parse::link(system, "SimpleStorage") {
-            match self.members(&path, "read simple storage").await {
+            match self
+                .members(&path, "read simple storage", PART_RETRIES)
+                .await
+            {
                 Ok(ctrls) => {
                     if let Some(e) = storage_failed {
                         warnings.push(format!("storage (used SimpleStorage instead): {e}"));
@@ -557,7 +784,7 @@ impl RedfishClient {
     /// Reads the hardware inventory. Parts the BMC cannot give are left empty
     /// and named in `warnings`; only a failure to read the system fails the call.
     pub async fn inventory(&self) -> Result<Inventory, BmcError> {
-        let system = self.system("read the system").await?.body;
+        let system = self.system_now("read the system").await?.body;
         let mut warnings = Vec::new();
         let parts = InventoryParts {
             processors: self
@@ -583,7 +810,7 @@ impl RedfishClient {
     // ---- BIOS, secure boot, firmware ----
 
     async fn bios_path(&self, op: &str) -> Result<String, BmcError> {
-        let sys = self.system(op).await?.body;
+        let sys = self.system_links().await;
         parse::link(&sys, "Bios")
             .ok_or_else(|| self.not_supported(op, "the system has no Bios resource"))
     }
@@ -600,16 +827,23 @@ impl RedfishClient {
         let op = "read BIOS attributes";
         let path = self.bios_path(op).await?;
         let bios = self.t.get(&path, op).await?.body;
+        let _ = self
+            .bios_settings
+            .set(parse::bios_settings_path(&path, &bios));
         self.attributes(&bios, op)
     }
 
+    /// The BIOS settings object, from the Bios resource (read once: it does
+    /// not move).
     async fn bios_settings_path(&self, op: &str) -> Result<String, BmcError> {
-        let path = self.bios_path(op).await?;
-        let bios = self.t.get(&path, op).await?.body;
-        Ok(bios
-            .get("@Redfish.Settings")
-            .and_then(|s| parse::link(s, "SettingsObject"))
-            .unwrap_or_else(|| format!("{path}/Settings")))
+        self.bios_settings
+            .get_or_try_init(|| async {
+                let path = self.bios_path(op).await?;
+                let bios = self.t.get(&path, op).await?.body;
+                Ok(parse::bios_settings_path(&path, &bios))
+            })
+            .await
+            .cloned()
     }
 
     /// BIOS attributes pending for the next reboot.
@@ -631,14 +865,16 @@ impl RedfishClient {
         let op = "write BIOS attributes";
         let path = self.bios_settings_path(op).await?;
         let body = json!({ "Attributes": Value::Object(attributes) });
-        self.t
-            .request(Method::PATCH, &path, Some(&body), None, op)
+        // Read for its ETag: a settings object changed by someone else since
+        // (another tool, a BIOS job) is then refused with 412, not overwritten.
+        let current = self.t.get(&path, op).await?;
+        self.patch_if_match(&path, current, &body, op)
             .await
             .map(|_| ())
     }
 
     async fn secure_boot_path(&self, op: &str) -> Result<String, BmcError> {
-        let sys = self.system(op).await?.body;
+        let sys = self.system_links().await;
         parse::link(&sys, "SecureBoot")
             .ok_or_else(|| self.not_supported(op, "the system has no SecureBoot resource"))
     }
@@ -662,19 +898,16 @@ impl RedfishClient {
         };
         let path = self.secure_boot_path(op).await?;
         let r = self.t.get(&path, op).await?;
-        let tag = r
-            .etag
-            .or_else(|| parse::str_at(&r.body, "@odata.etag").map(str::to_string));
-        self.t
-            .request(
-                Method::PATCH,
-                &path,
-                Some(&json!({ "SecureBootEnable": enable })),
-                tag.as_deref(),
-                op,
-            )
+        let answer = self
+            .patch_if_match(&path, r, &json!({ "SecureBootEnable": enable }), op)
             .await?;
-        let now = self.t.get(&path, op).await?.body;
+        let now = if parse::is_resource(&answer.body, &path)
+            && answer.body.get("SecureBootEnable").is_some()
+        {
+            answer.body
+        } else {
+            self.t.get(&path, op).await?.body
+        };
         match now.get("SecureBootEnable").and_then(Value::as_bool) {
             Some(v) if v == enable => Ok(()),
             other => Err(self.t.bad(
@@ -697,19 +930,21 @@ impl RedfishClient {
         let path = parse::link(&us, "FirmwareInventory")
             .ok_or_else(|| self.not_supported(op, "the UpdateService has no FirmwareInventory"))?;
         Ok(self
-            .members(&path, op)
+            .members(&path, op, u32::MAX)
             .await?
             .iter()
             .map(|(_, v)| parse::firmware_component(v))
             .collect())
     }
 
-    fn simple_update_body(&self, image_uri: &str) -> Value {
-        if quirks::simple_update_needs_targets(self.vendor) {
-            json!({ "ImageURI": image_uri, "Targets": [self.system_path.as_str()] })
-        } else {
-            json!({ "ImageURI": image_uri })
-        }
+    async fn simple_update_body(&self, image_uri: &str) -> Result<Value, BmcError> {
+        Ok(
+            if quirks::simple_update_needs_targets(self.vendor().await?) {
+                json!({ "ImageURI": image_uri, "Targets": [self.system_path.as_str()] })
+            } else {
+                json!({ "ImageURI": image_uri })
+            },
+        )
     }
 
     /// Starts `UpdateService.SimpleUpdate` from `image_uri` and follows the
@@ -735,7 +970,7 @@ impl RedfishClient {
             .request(
                 Method::POST,
                 &target,
-                Some(&self.simple_update_body(image_uri)),
+                Some(&self.simple_update_body(image_uri).await?),
                 None,
                 op,
             )
@@ -788,13 +1023,15 @@ impl PowerBootControl for RedfishClient {
 
     async fn power_state(&self) -> Result<PowerState, BmcError> {
         let op = "read power state";
-        let sys = self.system(op).await?.body;
+        let sys = self.system_now(op).await?.body;
         parse::power_state(&sys).map_err(|d| self.t.bad(op, d))
     }
 
     async fn set_power(&self, action: PowerAction) -> Result<(), BmcError> {
         let op = format!("power {action:?}");
-        let sys = self.system(&op).await?.body;
+        // Allowed reset types and the action target do not change with the
+        // power state: the copy at hand serves.
+        let sys = self.system_links().await;
         let allowed = parse::allowed_reset_types(&sys);
         let plan = parse::plan_reset(action, allowed.as_deref())
             .map_err(|d| self.not_supported(&op, d))?;
@@ -807,7 +1044,7 @@ impl PowerBootControl for RedfishClient {
                 let ResetPlan::Single(on) = on else {
                     return Err(self.not_supported(&op, "no reset type to power on"));
                 };
-                if parse::power_state(&sys).ok() != Some(PowerState::Off) {
+                if self.power_state().await.ok() != Some(PowerState::Off) {
                     self.post_reset(&target, "ForceOff", &op).await?;
                     self.wait_power(PowerState::Off, CYCLE_OFF_TIMEOUT, &op)
                         .await?;
@@ -819,38 +1056,30 @@ impl PowerBootControl for RedfishClient {
 
     async fn set_boot(&self, boot: &BootOverride) -> Result<(), BmcError> {
         let op = "set boot override";
-        let mut r = self.system(op).await?;
+        // The current state: allowed targets depend on the boot mode, and
+        // the ETag must be the latest the client knows.
+        let r = self.system_now(op).await?;
         let patch = parse::boot_patch(&r.body, boot).map_err(|d| self.not_supported(op, d))?;
-        let mut retried = false;
-        loop {
-            let tag = r
-                .etag
-                .clone()
-                .or_else(|| parse::str_at(&r.body, "@odata.etag").map(str::to_string));
-            match self
-                .t
-                .request(
-                    Method::PATCH,
-                    &self.system_path,
-                    Some(&patch),
-                    tag.as_deref(),
-                    op,
-                )
-                .await
-            {
-                Ok(_) => break,
-                // Someone changed the system since we read it: re-read once.
-                Err(BmcError::Http { status: 412, .. }) if !retried => {
-                    retried = true;
-                    r = self.system(op).await?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let now = self.boot_override().await?;
+        self.system_written().await;
+        let answer = self
+            .patch_if_match(&self.system_path, r, &patch, op)
+            .await?;
+        // Read back: a BMC may answer 2xx and keep another target. A 200
+        // carrying the system already is the read-back.
+        let back = if parse::is_resource(&answer.body, &self.system_path)
+            && answer.body.get("Boot").is_some()
+        {
+            answer
+        } else {
+            self.t.get(&self.system_path, op).await?
+        };
+        let now = parse::boot_override(&back.body).map_err(|d| self.t.bad(op, d));
+        // The next state query (power on, typically) may use this read.
+        self.system_read_back(back).await;
+        let now = now?;
         let mode_ok = boot.mode.is_none() || now.mode == boot.mode;
         let persist_ok = now.persistent == boot.persistent
-            || quirks::boot_once_may_read_back_continuous(self.vendor);
+            || quirks::boot_once_may_read_back_continuous(self.vendor().await?);
         if now.device != boot.device || !mode_ok || !persist_ok {
             return Err(self.t.bad(
                 op,
@@ -862,7 +1091,7 @@ impl PowerBootControl for RedfishClient {
 
     async fn boot_override(&self) -> Result<BootOverride, BmcError> {
         let op = "read boot override";
-        let sys = self.system(op).await?.body;
+        let sys = self.system_now(op).await?.body;
         parse::boot_override(&sys).map_err(|d| self.t.bad(op, d))
     }
 }

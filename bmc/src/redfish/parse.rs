@@ -41,6 +41,35 @@ pub(crate) fn is_expanded(member: &Value) -> bool {
         .is_some_and(|o| o.keys().any(|k| !k.starts_with("@odata")))
 }
 
+/// Whether `body` is the resource at `path` (an action or PATCH that
+/// answers 200 with the resource, which then serves as the read-back).
+pub(crate) fn is_resource(body: &Value, path: &str) -> bool {
+    str_at(body, "@odata.id")
+        .is_some_and(|id| id.trim_end_matches('/') == path.trim_end_matches('/'))
+}
+
+/// Where a Bios resource at `path` takes pending settings: its
+/// `@Redfish.Settings.SettingsObject`, else `<path>/Settings`.
+pub fn bios_settings_path(path: &str, bios: &Value) -> String {
+    bios.get("@Redfish.Settings")
+        .and_then(|s| link(s, "SettingsObject"))
+        .unwrap_or_else(|| format!("{}/Settings", path.trim_end_matches('/')))
+}
+
+/// The managers of a system (`Links.ManagedBy`).
+pub(crate) fn managers(system: &Value) -> Vec<String> {
+    system
+        .get("Links")
+        .and_then(|l| l.get("ManagedBy"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| str_at(m, "@odata.id").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The Redfish error text of an error body: every
 /// `error.@Message.ExtendedInfo[].Message`, else `error.message`.
 pub fn error_message(body: &Value) -> Option<String> {
@@ -70,6 +99,20 @@ pub fn supports_expand(root: &Value) -> bool {
     };
     let flag = |k: &str| e.get(k).and_then(Value::as_bool).unwrap_or(false);
     flag("NoLinks") && flag("Levels")
+}
+
+/// How many levels `$expand` may go (`ExpandQuery.MaxLevels`); 1 when the
+/// service expands but does not say, 0 when it does not expand.
+pub fn expand_max_levels(root: &Value) -> u64 {
+    if !supports_expand(root) {
+        return 0;
+    }
+    root.get("ProtocolFeaturesSupported")
+        .and_then(|p| p.get("ExpandQuery"))
+        .and_then(|e| e.get("MaxLevels"))
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .max(1)
 }
 
 /// The session collection to log in to, if the service has one.
@@ -115,24 +158,64 @@ fn vendor_from_name(name: &str) -> Option<Vendor> {
         Some(Vendor::Nvidia)
     } else if n.contains("fujitsu") || n.contains("ts_fujitsu") {
         Some(Vendor::Fujitsu)
+    } else if n.contains("sushy") {
+        // sushy-tools (the emulator of Metal³'s development and CI setups)
+        // names itself in the system's Manufacturer: a known implementation
+        // without vendor quirks, no need to ask its manager.
+        Some(Vendor::Generic)
     } else {
         None
     }
 }
 
-/// Vendor from the service root `Vendor`, its `Oem` keys, then the
-/// manufacturer of the system or manager (older firmware lacks `Vendor`).
-pub fn detect_vendor(root: &Value, manufacturer: Option<&str>) -> Vendor {
-    if let Some(v) = str_at(root, "Vendor").and_then(vendor_from_name) {
-        return v;
-    }
-    if let Some(o) = root.get("Oem").and_then(Value::as_object) {
-        if let Some(v) = o.keys().find_map(|k| vendor_from_name(k)) {
-            return v;
-        }
-    }
-    manufacturer
+/// The vendor the service root names: its `Vendor` (Redfish 1.5+), else an
+/// `Oem` key.
+pub fn vendor_from_root(root: &Value) -> Option<Vendor> {
+    str_at(root, "Vendor")
         .and_then(vendor_from_name)
+        .or_else(|| oem_vendor(root))
+}
+
+fn oem_vendor(v: &Value) -> Option<Vendor> {
+    v.get("Oem")
+        .and_then(Value::as_object)
+        .and_then(|o| o.keys().find_map(|k| vendor_from_name(k)))
+}
+
+/// The vendor a ComputerSystem's `Manufacturer` names.
+pub fn vendor_from_system(system: &Value) -> Option<Vendor> {
+    str_at(system, "Manufacturer").and_then(vendor_from_name)
+}
+
+/// The vendor a Manager (the BMC itself) names: its `Manufacturer`, an
+/// `Oem` key (also under `Links`), or a product `Model` ("iLO 5",
+/// "Lenovo XClarity Controller", "iDRAC").
+pub fn vendor_from_manager(manager: &Value) -> Option<Vendor> {
+    str_at(manager, "Manufacturer")
+        .and_then(vendor_from_name)
+        .or_else(|| oem_vendor(manager))
+        .or_else(|| manager.get("Links").and_then(oem_vendor))
+        .or_else(|| {
+            let model = str_at(manager, "Model")?.to_ascii_lowercase();
+            if model.starts_with("ilo") {
+                Some(Vendor::Hpe)
+            } else if model.contains("idrac") {
+                Some(Vendor::Dell)
+            } else if model.contains("xclarity") {
+                Some(Vendor::Lenovo)
+            } else if model.contains("irmc") {
+                Some(Vendor::Fujitsu)
+            } else {
+                vendor_from_name(&model)
+            }
+        })
+}
+
+/// Vendor from the service root, else a manufacturer name (of the system
+/// or the manager), else [`Vendor::Generic`].
+pub fn detect_vendor(root: &Value, manufacturer: Option<&str>) -> Vendor {
+    vendor_from_root(root)
+        .or_else(|| manufacturer.and_then(vendor_from_name))
         .unwrap_or(Vendor::Generic)
 }
 
@@ -741,6 +824,46 @@ mod tests {
     }
 
     #[test]
+    fn vendor_from_manager_fields() {
+        let m = |v: Value| vendor_from_manager(&v);
+        assert_eq!(m(json!({"Model": "iLO 5"})), Some(Vendor::Hpe));
+        assert_eq!(
+            m(json!({"Model": "Lenovo XClarity Controller"})),
+            Some(Vendor::Lenovo)
+        );
+        assert_eq!(m(json!({"Model": "iDRAC 8"})), Some(Vendor::Dell));
+        assert_eq!(
+            m(json!({"Manufacturer": "Supermicro"})),
+            Some(Vendor::Supermicro)
+        );
+        assert_eq!(m(json!({"Oem": {"Hpe": {}}})), Some(Vendor::Hpe));
+        assert_eq!(
+            m(json!({"Links": {"Oem": {"Dell": {}}}})),
+            Some(Vendor::Dell)
+        );
+        // "Silo" is not iLO; an unknown BMC names no vendor.
+        assert_eq!(m(json!({"Model": "Silo 3"})), None);
+        assert_eq!(m(json!({"Model": "OpenBmc", "Oem": {"Ami": {}}})), None);
+        assert_eq!(
+            vendor_from_system(&json!({"Manufacturer": "Sushy Emulator"})),
+            Some(Vendor::Generic)
+        );
+    }
+
+    #[test]
+    fn expand_levels_from_the_root() {
+        let root = |e: Value| json!({"ProtocolFeaturesSupported": {"ExpandQuery": e}});
+        let full = json!({"NoLinks": true, "Levels": true, "MaxLevels": 3});
+        assert_eq!(expand_max_levels(&root(full)), 3);
+        assert_eq!(
+            expand_max_levels(&root(json!({"NoLinks": true, "Levels": true}))),
+            1
+        );
+        assert_eq!(expand_max_levels(&root(json!({"ExpandAll": true}))), 0);
+        assert_eq!(expand_max_levels(&json!({})), 0);
+    }
+
+    #[test]
     fn odd_values_do_not_panic() {
         for v in [
             json!(null),
@@ -920,6 +1043,12 @@ mod tests {
             let _ = firmware_component(&v);
             let _ = task_poll(200, &v);
             let _ = detect_vendor(&v, str_at(&v, "Vendor"));
+            let _ = vendor_from_manager(&v);
+            let _ = vendor_from_system(&v);
+            let _ = expand_max_levels(&v);
+            let _ = managers(&v);
+            let _ = is_resource(&v, "/s");
+            let _ = bios_settings_path("/s/Bios", &v);
             let h = hardware_details(
                 &v,
                 &InventoryParts {

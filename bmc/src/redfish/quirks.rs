@@ -7,7 +7,7 @@ use super::parse::Vendor;
 /// `InsertMedia` with `Inserted`/`WriteProtected` (HTTP 400) and only take
 /// `{Image}`: on 400 retry with the minimal payload, whatever the vendor,
 /// because the firmware release matters more than the vendor.
-pub fn retry_insert_media_minimal(_vendor: Vendor, status: u16) -> bool {
+pub fn retry_insert_media_minimal(status: u16) -> bool {
     status == 400
 }
 
@@ -36,4 +36,11 @@ pub fn simple_update_needs_targets(vendor: Vendor) -> bool {
 /// collection without it.
 pub fn expand_refused(status: u16) -> bool {
     matches!(status, 400 | 405 | 406 | 501)
+}
+
+/// Statuses with which a service refuses a PATCH for its `If-Match`: 412
+/// (the resource changed since it was read) and 428 (a tag is required,
+/// some iLO releases): read the resource again and retry once with its tag.
+pub fn etag_refused(status: u16) -> bool {
+    matches!(status, 412 | 428)
 }

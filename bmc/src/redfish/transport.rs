@@ -21,6 +21,16 @@ pub(crate) struct Reply {
     pub body: Value,
 }
 
+impl Reply {
+    /// The tag to send in `If-Match`: the `ETag` header, else the body's
+    /// `@odata.etag` (some BMCs only give the latter).
+    pub(crate) fn if_match_tag(&self) -> Option<String> {
+        self.etag
+            .clone()
+            .or_else(|| parse::str_at(&self.body, "@odata.etag").map(str::to_string))
+    }
+}
+
 #[derive(Clone)]
 struct Session {
     token: String,
@@ -260,6 +270,20 @@ impl Transport {
         if_match: Option<&str>,
         op: &str,
     ) -> Result<Reply, BmcError> {
+        self.request_retrying(method, path, body, if_match, op, self.retries)
+            .await
+    }
+
+    /// [`Transport::request`] with its own retry budget for GETs.
+    async fn request_retrying(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+        op: &str,
+        retries: u32,
+    ) -> Result<Reply, BmcError> {
         let idempotent = method == Method::GET;
         let mut attempt = 0u32;
         let mut relogged = false;
@@ -270,7 +294,7 @@ impl Transport {
                 Ok((s, _, _)) => s.is_server_error() && s.as_u16() != 501,
                 Err(_) => false,
             };
-            if idempotent && retryable && attempt < self.retries {
+            if idempotent && retryable && attempt < retries {
                 tokio::time::sleep(Duration::from_millis(200u64 << attempt.min(6))).await;
                 attempt += 1;
                 continue;
@@ -315,5 +339,16 @@ impl Transport {
 
     pub(crate) async fn get(&self, path: &str, op: &str) -> Result<Reply, BmcError> {
         self.request(Method::GET, path, None, None, op).await
+    }
+
+    /// A GET retried at most `retries` times (never more than configured).
+    pub(crate) async fn get_retrying(
+        &self,
+        path: &str,
+        op: &str,
+        retries: u32,
+    ) -> Result<Reply, BmcError> {
+        self.request_retrying(Method::GET, path, None, None, op, retries.min(self.retries))
+            .await
     }
 }

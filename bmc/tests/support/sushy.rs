@@ -259,6 +259,26 @@ pub fn make_certs(dir: &Path) {
     ]));
 }
 
+/// The requests in the emulator's access log, as "METHOD /path STATUS".
+pub fn requests_in_log(s: &Sushy) -> Vec<String> {
+    std::fs::read_to_string(s.dir.join("sushy.log"))
+        .unwrap_or_default()
+        .lines()
+        // Error lines are wrapped in ANSI colour codes, so no leading quote.
+        .filter_map(|l| {
+            let start = ["GET /", "POST /", "PATCH /", "DELETE /", "PUT /"]
+                .iter()
+                .filter_map(|m| l.find(m))
+                .min()?;
+            let rest = &l[start..];
+            let proto = rest.find(" HTTP/1.")?;
+            let status = rest[proto..].split_whitespace().nth(1).unwrap_or("?");
+            let status: String = status.chars().filter(char::is_ascii_digit).collect();
+            Some(format!("{} {status}", &rest[..proto]))
+        })
+        .collect()
+}
+
 pub fn creds() -> Credentials {
     Credentials::new(USER, PASS)
 }

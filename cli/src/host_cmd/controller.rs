@@ -18,7 +18,7 @@ pub struct ControllerArgs {
 
 #[derive(Debug, Subcommand)]
 enum ControllerCommand {
-    /// Reconcile every host of the store until Ctrl-C or SIGTERM.
+    /// Reconcile every host (and Metal3Machine) of the store until Ctrl-C or SIGTERM.
     #[command(after_help = "Examples:\n  \
         metal3ctl controller run\n  \
         metal3ctl controller run --concurrency 4 --provisioning-limit 10 --store lab.db")]
@@ -70,12 +70,26 @@ pub fn run(args: ControllerArgs) -> VerbResult {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let engine = super::engine(store, options);
+        let namespace = options.namespace.clone();
+        let engine = super::engine(store.clone(), options);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        // The Metal3Machine reconcilers run beside the host engine, once a second.
+        let machines = async move {
+            let ctx = crate::machine_cmd::machine::controller_context();
+            loop {
+                crate::machine_cmd::machine::reconcile_all(
+                    store.as_ref(),
+                    &ctx,
+                    namespace.as_deref(),
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        };
         let stop = async move {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = machines => {}
             }
         };
         engine.run_until(stop).await?;

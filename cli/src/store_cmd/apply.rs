@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use metal3_hostmodel::manifest::{parse_each, parse_value, to_values, ManifestError, ParseOptions};
+use metal3_hostmodel::manifest::{
+    parse_each_with, parse_value, to_values, ManifestError, ParseOptions, Parsed,
+};
 use metal3_hostmodel::validation::{validate_objects, validate_update, ValidationError};
 use metal3_hostmodel::BareMetalHost;
 use metal3_provisioning::store::{
@@ -29,7 +31,8 @@ use metal3_provisioning::store::{
 };
 use serde_json::{Map, Value};
 
-use super::{fail, kind_info, StoreOpts, VerbResult};
+use super::{fail, kind_info_of, StoreOpts, VerbResult};
+use crate::kinds;
 
 /// Arguments of `metal3ctl apply`.
 #[derive(Debug, Args)]
@@ -86,7 +89,7 @@ pub fn apply(args: &ApplyArgs) -> Result<(ExitCode, Vec<ObjectKey>), Box<dyn std
     let mut objects: Vec<Value> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     for (source, text) in read_inputs(&args.files)? {
-        let results = match parse_each(&text, options) {
+        let results = match parse_each_with(&text, options, &kinds::is_ext) {
             Ok(r) => r,
             Err(e) => {
                 errors.push(format!("{source}: {}", safe_message(&e)));
@@ -94,6 +97,19 @@ pub fn apply(args: &ApplyArgs) -> Result<(ExitCode, Vec<ObjectKey>), Box<dyn std
             }
         };
         for r in results {
+            let r = match r {
+                Parsed::Object(r) => r,
+                Parsed::Foreign(doc, at) => {
+                    match kinds::parse_ext(&doc, &at, options) {
+                        Ok(v) => objects.push(v),
+                        Err(errs) => errors.extend(
+                            errs.iter()
+                                .map(|e| format!("{source}: {}", safe_message(e))),
+                        ),
+                    }
+                    continue;
+                }
+            };
             match r {
                 Ok(obj) => match to_values(std::slice::from_ref(&obj)) {
                     Ok(mut v) => objects.append(&mut v),
@@ -129,17 +145,32 @@ pub fn apply(args: &ApplyArgs) -> Result<(ExitCode, Vec<ObjectKey>), Box<dyn std
         return Ok((refuse(&errors), Vec::new()));
     }
     let mut out = std::io::stdout().lock();
+    let mut controlled = Vec::new();
     for (key, obj) in keys.iter().zip(objects) {
+        let info = kind_info_of(&obj)?;
         let outcome = write(&store, key, obj)
             .map_err(|e| fail(format!("{e} (objects listed above were applied)")))?;
-        writeln!(
-            out,
-            "{}/{} {outcome}",
-            kind_info(&key.kind)?.resource(),
-            key.name
-        )?;
+        writeln!(out, "{}/{} {outcome}", info.resource(), key.name)?;
+        if let Some(after) = info.ext.and_then(|e| e.after_apply) {
+            controlled.push((key, after));
+        }
     }
-    Ok((ExitCode::SUCCESS, keys))
+    // Controllers run once everything is written, so a pool and its claims
+    // applied together allocate in one go (claims get their address now).
+    let mut code = ExitCode::SUCCESS;
+    for (key, after) in controlled {
+        let (lines, reached) = after(&store, key)
+            .map_err(|e| fail(format!("{key}: {e} (the objects were applied)")))?;
+        for l in lines {
+            if reached {
+                writeln!(out, "{l}")?;
+            } else {
+                eprintln!("error: {l}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    Ok((code, keys))
 }
 
 /// Prints every problem and says that nothing was written.
@@ -164,7 +195,20 @@ fn validate(
     // object will get; the input was already parsed strictly.
     let lenient = ParseOptions { strict: false };
     let mut typed = Vec::with_capacity(objects.len());
+    let mut ext_problems = Vec::new();
     for (key, v) in keys.iter().zip(objects) {
+        let api_version = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        if let Some((_, ext)) = kinds::ext_for(api_version, &key.kind) {
+            // Its create rules ran while parsing; here the update rules.
+            match store.get(key) {
+                Ok(stored) => {
+                    ext_problems.extend((ext.validate_update)(&stored, &merge(&stored, v)))
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+            continue;
+        }
         match parse_value(v.clone(), lenient) {
             Ok(o) => typed.push(o),
             Err(errs) => {
@@ -175,6 +219,15 @@ fn validate(
     }
     let mut problems: Vec<ValidationError> = validate_objects(&typed);
     for (key, input) in keys.iter().zip(objects) {
+        if kinds::is_ext(
+            input
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            &key.kind,
+        ) {
+            continue;
+        }
         if key.kind != "BareMetalHost" {
             continue;
         }
@@ -192,7 +245,9 @@ fn validate(
             }
         }
     }
-    Ok(problems.iter().map(ToString::to_string).collect())
+    let mut lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    lines.extend(ext_problems);
+    Ok(lines)
 }
 
 /// The error without input values that may be Secret data: syntax errors

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use metal3_provisioning::store::{DeleteOutcome, ObjectKey, Store};
+use metal3_provisioning::store::{DeleteOutcome, ObjectKey, Store, StoreError};
 use serde_json::Value;
 
 use super::{fail, resolve_kind, StoreOpts, VerbResult};
@@ -50,6 +50,17 @@ pub fn run(args: DeleteArgs) -> VerbResult {
     let store = args.opts.open()?;
     let key = ObjectKey::new(info.kind, &args.opts.namespace, &args.name);
     let what = format!("{} {:?}", info.resource(), args.name);
+    if info.ext.is_some() {
+        let obj = store.get(&key)?;
+        if !info.owns(&obj) {
+            return Err(StoreError::NotFound { key }.into());
+        }
+    }
+    if let Some(delete) = info.ext.and_then(|e| e.delete) {
+        // The kind's controller deletes (e.g. releasing an address) at once.
+        println!("{}", delete(&store, &key)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     match store.delete(&key)? {
         DeleteOutcome::Deleted(_) => {
             println!("{what} deleted");

@@ -31,8 +31,18 @@ pub fn run(args: DescribeArgs) -> VerbResult {
     let store = args.opts.open()?;
     let key = ObjectKey::new(info.kind, &args.opts.namespace, &args.name);
     let obj = store.get(&key)?;
+    if !info.owns(&obj) {
+        return Err(StoreError::NotFound { key }.into());
+    }
     let events = events_of(&store, &key)?;
-    print!("{}", describe(&obj, &events, Time::now().unix()));
+    let extra = match info.ext.and_then(|e| e.describe) {
+        Some(f) => f(&store, &obj)?,
+        None => String::new(),
+    };
+    print!(
+        "{}",
+        describe_with(&obj, &events, Time::now().unix(), &extra)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -166,7 +176,13 @@ fn map_lines(out: &mut String, label: &str, map: Option<&Value>) {
 
 /// The description of any object and its events; Secret values are never
 /// included.
+#[cfg(test)]
 pub fn describe(obj: &Value, events: &[EventRow], now: i64) -> String {
+    describe_with(obj, events, now, "")
+}
+
+/// [`describe`] with a kind's own section (e.g. a pool's usage) before the events.
+pub fn describe_with(obj: &Value, events: &[EventRow], now: i64, extra: &str) -> String {
     let mut out = String::new();
     line(&mut out, 0, "Name", s(obj, "/metadata/name"));
     line(&mut out, 0, "Namespace", s(obj, "/metadata/namespace"));
@@ -217,6 +233,7 @@ pub fn describe(obj: &Value, events: &[EventRow], now: i64) -> String {
             }
         }
     }
+    out.push_str(extra);
     events_section(&mut out, events, now);
     out
 }

@@ -164,7 +164,7 @@ impl SqliteStore {
         move |source| StoreError::Database {
             path: self.path.clone(),
             context,
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -467,10 +467,10 @@ fn narrow_mode(_path: &Path) -> Result<()> {
 fn connect(path: &Path, display: &str, options: &SqliteOptions) -> Result<Connection> {
     let err = |context: &str| {
         let context = context.to_string();
-        move |source| StoreError::Database {
+        move |source: rusqlite::Error| StoreError::Database {
             path: display.to_string(),
             context,
-            source,
+            source: Box::new(source),
         }
     };
     let conn = Connection::open(path).map_err(err("open"))?;
@@ -520,10 +520,10 @@ fn enable_wal(conn: &Connection, timeout: Duration) -> rusqlite::Result<String> 
 fn migrate(conn: &Connection, path: &str) -> Result<()> {
     let err = |context: &str| {
         let context = context.to_string();
-        move |source| StoreError::Database {
+        move |source: rusqlite::Error| StoreError::Database {
             path: path.to_string(),
             context,
-            source,
+            source: Box::new(source),
         }
     };
     conn.execute_batch("BEGIN IMMEDIATE")
