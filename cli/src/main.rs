@@ -6,6 +6,7 @@ mod bmc;
 mod host_cmd;
 mod kinds;
 mod machine_cmd;
+mod provisioner_config;
 mod store_cmd;
 mod validate;
 
@@ -19,6 +20,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    provisioner: provisioner_config::ProvisionerOpts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +75,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = provisioner_config::init(&cli.provisioner) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Bmc(args) => bmc::run(args),
         Command::Validate(args) => return validate::main(args),

@@ -1,7 +1,7 @@
 //! The host verbs (`controller run`, `enroll`, `provision`, `deprovision`,
 //! `power`, `reboot`, `inspect`, `detach`, `attach`, `export`): each writes the
 //! requested change to the store and, with `--wait`, runs the engine with the
-//! direct provisioner for the touched hosts until they settle.
+//! configured provisioner (direct or Ironic) for the touched hosts until they settle.
 //!
 //! Only argument handling, the spec/annotation edits a user would make by
 //! hand and progress output live here; the engine does the work.
@@ -17,7 +17,6 @@ use std::time::Duration;
 use clap::Args;
 use metal3_hostmodel::validation::validate_update;
 use metal3_hostmodel::{BareMetalHost, OperationalStatus};
-use metal3_provisioning::direct::{DirectOptions, DirectProvisioner};
 use metal3_provisioning::engine::{Engine, EngineOptions, HOST_KIND};
 use metal3_provisioning::store::{
     decode, update_with_retry, ObjectKey, Store, StoreError, StoreExt, Subresource,
@@ -36,17 +35,13 @@ pub struct WaitOpts {
     pub wait: Option<Duration>,
 }
 
-/// The provisioner the CLI drives hosts with: BMCs directly, polled every second.
-pub fn provisioner() -> Arc<DirectProvisioner> {
-    Arc::new(DirectProvisioner::new(DirectOptions {
-        poll_interval: Duration::from_secs(1),
-        ..DirectOptions::default()
-    }))
-}
-
-/// An engine over `store` with the direct provisioner.
+/// An engine over `store` with the configured provisioner (see `provisioner_config`).
 pub fn engine(store: Arc<dyn Store>, options: EngineOptions) -> Engine {
-    Engine::new(store, provisioner(), options)
+    Engine::new(
+        store.clone(),
+        crate::provisioner_config::provisioner(store),
+        options,
+    )
 }
 
 /// The key of host `name` in the namespace of `opts`.

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -387,6 +388,10 @@ pub struct Node {
     pub automated_clean: Option<bool>,
     /// Reboot instead of power off (API ≥ 1.95).
     pub disable_power_off: Option<bool>,
+    /// When the last inspection finished (ISO 8601), if one ever did.
+    pub inspection_finished_at: Option<String>,
+    /// RAID interface.
+    pub raid_interface: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for NodeDriverInfo {
@@ -446,6 +451,11 @@ pub enum ProvisionTarget {
     Adopt,
     /// Abort the running operation.
     Abort,
+    /// Servicing of an active node with these steps.
+    Service {
+        /// Service steps.
+        service_steps: Vec<Value>,
+    },
 }
 
 impl ProvisionTarget {
@@ -460,6 +470,9 @@ impl ProvisionTarget {
             ProvisionTarget::Abort => json!({"target": "abort"}),
             ProvisionTarget::Clean { clean_steps } => {
                 json!({"target": "clean", "clean_steps": clean_steps})
+            }
+            ProvisionTarget::Service { service_steps } => {
+                json!({"target": "service", "service_steps": service_steps})
             }
             ProvisionTarget::Active {
                 configdrive,
@@ -525,6 +538,8 @@ struct Inner {
     budget: Semaphore,
     conflict_retries: u32,
     conflict_delay: Duration,
+    /// HTTP requests sent (each attempt counts), for benchmarks and status.
+    sent: AtomicU64,
 }
 
 /// A connected Ironic client; cheap to clone (shares the connection pool and budget).
@@ -608,6 +623,7 @@ impl IronicClient {
                 budget: Semaphore::new(cfg.max_concurrent_requests.max(1)),
                 conflict_retries: cfg.conflict_retries,
                 conflict_delay: cfg.conflict_delay,
+                sent: AtomicU64::new(0),
             }),
         };
         let max = client.max_server_version().await?;
@@ -627,6 +643,11 @@ impl IronicClient {
     /// The microversion sent with every request.
     pub fn microversion(&self) -> Microversion {
         self.inner.version
+    }
+
+    /// HTTP requests sent so far by this client and its clones.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.sent.load(Ordering::Relaxed)
     }
 
     /// Ironic base URL.
@@ -675,6 +696,7 @@ impl IronicClient {
                     .acquire()
                     .await
                     .map_err(|e| IronicError::Config(e.to_string()))?;
+                inner.sent.fetch_add(1, Ordering::Relaxed);
                 let mut req = inner
                     .http
                     .request(method.clone(), &url)
@@ -890,6 +912,19 @@ impl IronicClient {
     ) -> Result<std::collections::BTreeMap<String, InterfaceValidation>, IronicError> {
         self.typed(Method::GET, &node_path(id, "/validate"), None)
             .await
+    }
+
+    /// `PUT /v1/nodes/{id}/states/raid`: the target RAID configuration
+    /// that the next `create_configuration` clean step applies.
+    pub async fn set_target_raid_config(
+        &self,
+        id: &str,
+        logical_disks: &[Value],
+    ) -> Result<(), IronicError> {
+        let body = json!({"logical_disks": logical_disks});
+        self.request(Method::PUT, &node_path(id, "/states/raid"), Some(&body))
+            .await
+            .map(drop)
     }
 
     /// `GET /v1/nodes/{id}/inventory` (`{inventory, plugin_data}`).

@@ -3,6 +3,9 @@
 //! Redfish emulator with fake systems. Both come from the peers venv that
 //! `scripts/setup-peers.sh` builds.
 
+// Each test binary uses part of the harness.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -82,6 +85,11 @@ rm -rf "$dir""#;
         let mut child = cmd.spawn().expect("spawn peer");
         let stdin = child.stdin.take();
         Watched { child, stdin, log }
+    }
+
+    /// Process id of the watchdog shell (the peer runs below it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The peer's output so far (for failure messages).
@@ -292,6 +300,10 @@ http_root = STATE_DIR/httpboot
 http_url = http://127.0.0.1:8089
 [json_rpc]
 auth_strategy = noauth
+[redfish]
+# A dead BMC fails within seconds instead of Ironic's 5 attempts 4 s apart.
+connection_attempts = 2
+connection_retry_interval = 1
 [pxe]
 tftp_root = STATE_DIR/tftpboot
 tftp_master_path = STATE_DIR/tftpboot/master
@@ -303,6 +315,8 @@ pub struct Ironic {
     _proc: Watched,
     /// API port on 127.0.0.1.
     pub port: u16,
+    /// Its configuration file (names the process on its command line).
+    pub conf: PathBuf,
 }
 
 impl Ironic {
@@ -333,14 +347,26 @@ impl Ironic {
         Self::start_inner(basic, None)
     }
 
+    /// Stops this Ironic, throws its database away and starts a fresh one
+    /// on the same port: what a Metal³ deployment's ephemeral Ironic does
+    /// on a pod restart.
+    pub fn restart_wiped(self) -> Ironic {
+        let port = self.port;
+        drop(self);
+        Self::start_on(None, None, port)
+    }
+
     fn start_inner(basic: Option<(&str, &str)>, tls: Option<&Pki>) -> Ironic {
+        Self::start_on(basic, tls, free_port())
+    }
+
+    fn start_on(basic: Option<(&str, &str)>, tls: Option<&Pki>, port: u16) -> Ironic {
         let ironic = venv_bin("ironic");
         let dbsync = venv_bin("ironic-dbsync");
         let dir = scratch("ironic");
         for sub in ["httpboot", "tftpboot/master"] {
             std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
         }
-        let port = free_port();
         let conf = dir.join("ironic.conf");
         let text = IRONIC_CONF
             .replace("STATE_DIR", &dir.display().to_string())
@@ -403,7 +429,54 @@ impl Ironic {
         } else {
             proc.wait_http_ok(port, "/", Duration::from_secs(120));
         }
-        Ironic { _proc: proc, port }
+        Ironic {
+            _proc: proc,
+            port,
+            conf,
+        }
+    }
+
+    /// CPU seconds (user + system, including reaped children) used so far
+    /// by this Ironic: every process below its watchdog shell (Ironic
+    /// renames its processes, so their command lines cannot be matched).
+    pub fn cpu_seconds(&self) -> f64 {
+        let tick = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(100.0);
+        // pid -> (ppid, ticks) from /proc/<pid>/stat; fields after the
+        // parenthesised command (0-based): ppid 1, utime 11, stime 12,
+        // cutime 13, cstime 14.
+        let mut procs = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            if let Some((_, rest)) = stat.rsplit_once(") ") {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                procs.push((pid, n(1) as u32, n(11) + n(12) + n(13) + n(14)));
+            }
+        }
+        let mut tree = vec![self._proc.pid()];
+        let mut ticks = 0u64;
+        while let Some(parent) = tree.pop() {
+            for (pid, ppid, t) in &procs {
+                if *ppid == parent {
+                    ticks += t;
+                    tree.push(*pid);
+                }
+            }
+        }
+        ticks as f64 / tick
     }
 }
 
