@@ -75,9 +75,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = provisioner_config::init(&cli.provisioner) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
+    // Commands that never drive a host must not fail over provisioner
+    // settings they do not use (e.g. a malformed IRONIC_ENDPOINT in the env).
+    let offline = matches!(
+        cli.command,
+        Command::Bmc(_) | Command::Validate(_) | Command::Render(_)
+    );
+    if !offline {
+        if let Err(e) = provisioner_config::init(&cli.provisioner) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     let result = match cli.command {
         Command::Bmc(args) => bmc::run(args),

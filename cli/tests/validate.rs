@@ -243,3 +243,31 @@ fn upstream_examples() {
     assert!(lines[2].starts_with("Machine/openshift-machine-api/demo-ostest-worker: kind: unsupported kind machine.openshift.io/v1beta1/Machine; supported kinds: "), "{err}");
     assert_eq!(lines[3], "BareMetalHost/default/example-baremetalhost: spec.bmc.credentialsName: Secret example-baremetalhost-secret-no-password: Missing BMC connection details 'password' in credentials");
 }
+
+/// Provisioner settings are only checked by commands that drive hosts: a
+/// malformed `IRONIC_INSECURE` does not stop an offline `validate`, while a
+/// store command refuses it and names the setting.
+#[test]
+fn offline_commands_ignore_provisioner_settings() {
+    let file = repo().join("fixtures/hosts/ipmi.yaml");
+    let file = file.to_str().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_metal3ctl"))
+            .args(args)
+            .env("IRONIC_ENDPOINT", "http://127.0.0.1:9")
+            .env("IRONIC_INSECURE", "maybe")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["validate", "-f", file]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dir = temp_dir("offline-settings");
+    let store = dir.join("store.db");
+    let out = run(&["get", "bmh", "--store", store.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("IRONIC_INSECURE"),
+        "{}",
+        text(&out.stderr)
+    );
+}
