@@ -9,7 +9,8 @@
 //!
 //! Events are kept in the store as `Event` objects (Kubernetes `core/v1`
 //! shape, `involvedObject` = the host) so `describe` can list them with
-//! [`host_events`].
+//! [`host_events`]: the state machine's own plus those
+//! [`crate::events::transition_events`] derives from the status change.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -836,6 +837,17 @@ impl Inner {
         }
         for e in &step.events {
             self.record_event(host, e);
+        }
+        if step.status_changed {
+            let derived = crate::events::transition_events(
+                host.status.as_ref(),
+                &step.status,
+                host.spec.image.as_ref().map(|i| i.url.as_str()),
+                host.metadata.deletion_timestamp.is_some(),
+            );
+            for e in &derived {
+                self.record_event(host, e);
+            }
         }
         let a = &host.metadata.annotations;
         let f = &host.metadata.finalizers;
