@@ -73,8 +73,55 @@ enum Command {
     Export(host_cmd::verbs::ExportArgs),
 }
 
+/// Whether `a` is a namespace flag: `Some(true)` when its value is the next
+/// argument (`-n`, `--namespace`), `Some(false)` when attached (`-nfoo`,
+/// `--namespace=foo`).
+fn namespace_flag(a: &str) -> Option<bool> {
+    match a {
+        "-n" | "--namespace" => Some(true),
+        _ if a.starts_with("--namespace=") || (a.starts_with("-n") && a.len() > 2) => Some(false),
+        _ => None,
+    }
+}
+
+/// kubectl habit: `metal3ctl -n NS get bmh`. A namespace given before the
+/// subcommand is moved to the end of the line, where the (innermost)
+/// subcommand's own `-n` reads it; one given after the subcommand wins.
+fn hoist_namespace(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut hoisted = Vec::new();
+    let mut it = args.into_iter();
+    out.extend(it.next());
+    while let Some(a) = it.next() {
+        let text = a.to_string_lossy().into_owned();
+        match namespace_flag(&text) {
+            Some(takes_next) => {
+                hoisted.push(a);
+                if takes_next {
+                    hoisted.extend(it.next());
+                }
+            }
+            None if text.starts_with('-') => out.push(a),
+            None => {
+                out.push(a);
+                break;
+            }
+        }
+    }
+    let rest: Vec<_> = it.collect();
+    let explicit = rest
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| namespace_flag(&a.to_string_lossy()).is_some());
+    out.extend(rest);
+    if !explicit {
+        out.extend(hoisted);
+    }
+    out
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(hoist_namespace(std::env::args_os().collect()));
     // Commands that never drive a host must not fail over provisioner
     // settings they do not use (e.g. a malformed IRONIC_ENDPOINT in the env).
     let offline = matches!(
@@ -115,5 +162,55 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn h(args: &[&str]) -> Vec<String> {
+        hoist_namespace(args.iter().map(std::ffi::OsString::from).collect())
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn global_namespace_moves_after_the_subcommand() {
+        assert_eq!(
+            h(&["m", "-n", "foo", "get", "bmh"]),
+            ["m", "get", "bmh", "-n", "foo"]
+        );
+        assert_eq!(
+            h(&["m", "--namespace=foo", "power", "on", "h0"]),
+            ["m", "power", "on", "h0", "--namespace=foo"]
+        );
+        assert_eq!(
+            h(&["m", "-nfoo", "get", "bmh"]),
+            ["m", "get", "bmh", "-nfoo"]
+        );
+        // The subcommand's own flag wins.
+        assert_eq!(
+            h(&["m", "-n", "a", "get", "bmh", "-n", "b"]),
+            ["m", "get", "bmh", "-n", "b"]
+        );
+        // Nothing to move; flag-like values after the subcommand are left alone.
+        assert_eq!(
+            h(&["m", "get", "bmh", "-n", "x"]),
+            ["m", "get", "bmh", "-n", "x"]
+        );
+        assert_eq!(h(&["m", "--version"]), ["m", "--version"]);
+    }
+
+    #[test]
+    fn global_namespace_parses_like_the_subcommand_one() {
+        let cli = Cli::try_parse_from(h(&["m", "-n", "lab", "get", "bmh"])).unwrap();
+        let text = format!("{:?}", cli.command);
+        assert!(
+            text.starts_with("Get(") && text.contains("namespace: \"lab\""),
+            "{text}"
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod direct;
 pub mod engine;
+pub mod events;
 pub mod ironic;
 pub mod provisioner;
 pub mod store;

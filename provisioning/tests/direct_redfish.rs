@@ -214,7 +214,32 @@ async fn live_iso_lifecycle_on_sushy() {
         .into_iter()
         .map(|e| e.reason)
         .collect();
-    assert!(!reasons.is_empty());
+    // The whole lifecycle is in the event log, in order (power events and
+    // the state machine's own may sit in between).
+    let want = [
+        "Registering",
+        "BMCAccessValidated",
+        "Registered",
+        "InspectionStarted",
+        "InspectionComplete",
+        "PreparationStarted",
+        "PreparationComplete",
+        "ProvisioningStarted",
+        "ProvisioningComplete",
+        "PowerOff",
+        "PowerOn",
+        "DeprovisioningStarted",
+        "DeprovisioningComplete",
+        "PoweringOffBeforeDelete",
+        "Deleting",
+    ];
+    let mut it = reasons.iter();
+    for w in want {
+        assert!(
+            it.any(|r| r == w),
+            "event {w} missing or out of order in {reasons:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,6 +277,17 @@ async fn bad_credentials_then_fixed_secret_recovers() {
         st.error_message
     );
     assert!(!st.error_message.contains("wrong-password"));
+    let errs: Vec<_> = host_events(store.as_ref(), "default", "h1")
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.reason == "RegistrationError")
+        .collect();
+    assert!(!errs.is_empty(), "no RegistrationError event");
+    assert!(
+        errs[0].message.contains("authentication failed"),
+        "{errs:?}"
+    );
+    assert!(!errs[0].message.contains("wrong-password"));
     // Fix the Secret: the change feed wakes the host, which registers.
     let store2 = store.clone();
     let stop = async move {

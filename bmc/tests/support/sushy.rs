@@ -66,8 +66,25 @@ pub struct Sushy {
 
 pub static SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// UUID of fake system `i` of [`Sushy::start_with`]: the [`SYS`] ones
+/// first, then generated ones.
+pub fn system_uuid(i: usize) -> String {
+    match SYS.get(i) {
+        Some(u) => u.to_string(),
+        None => format!(
+            "27946b59-9e44-4fa7-8e91-{:012x}",
+            0xf3527a1e0000u64 + i as u64
+        ),
+    }
+}
+
 impl Sushy {
     pub async fn start(tls: bool) -> Sushy {
+        Sushy::start_with(tls, SYS.len()).await
+    }
+
+    /// An emulator with `systems` fake systems (fleet benchmarks).
+    pub async fn start_with(tls: bool, systems: usize) -> Sushy {
         let bin = venv().join("bin/sushy-emulator");
         assert!(
             bin.exists(),
@@ -99,10 +116,15 @@ impl Sushy {
             state = dir.join("state").display(),
             auth = dir.join("htpasswd").display(),
         );
-        for (i, uuid) in SYS.iter().enumerate() {
+        for i in 0..systems {
+            let uuid = system_uuid(i);
             conf.push_str(&format!(
                 "  {{'uuid': '{uuid}', 'name': 'node-{i}', 'power_state': 'Off', \
-                 'nics': [{{'mac': '00:5c:52:31:3a:0{i}', 'ip': '172.22.0.10{i}'}}]}},\n"
+                 'nics': [{{'mac': '00:5c:52:31:{:02x}:{:02x}', 'ip': '172.22.{}.{}'}}]}},\n",
+                0x3a + (i >> 8),
+                i & 0xff,
+                i >> 8,
+                100 + (i & 0x7f)
             ));
         }
         conf.push_str("]\n");

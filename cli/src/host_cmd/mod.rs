@@ -7,6 +7,7 @@
 //! hand and progress output live here; the engine does the work.
 
 pub mod controller;
+mod progress;
 pub mod verbs;
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use clap::Args;
 use metal3_hostmodel::validation::validate_update;
 use metal3_hostmodel::{BareMetalHost, OperationalStatus};
-use metal3_provisioning::engine::{Engine, EngineOptions, HOST_KIND};
+use metal3_provisioning::engine::{host_settled, Engine, EngineOptions, HOST_KIND};
 use metal3_provisioning::store::{
     decode, update_with_retry, ObjectKey, Store, StoreError, StoreExt, Subresource,
 };
@@ -159,6 +160,7 @@ pub fn settle_to(
         .map(|k| (k.clone(), current(store.as_ref(), k)))
         .collect();
     let initial = last.clone();
+    let progress = progress::Progress::new(keys, &initial, stdout);
     let result = runtime.block_on(async {
         let run = engine.run_hosts_until_settled(keys, timeout);
         tokio::pin!(run);
@@ -166,20 +168,16 @@ pub fn settle_to(
             tokio::select! {
                 r = &mut run => break r,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                    report(store.as_ref(), keys, &mut last, stdout);
+                    report(store.as_ref(), keys, &mut last, &progress);
                 }
             }
         }
     });
-    report(store.as_ref(), keys, &mut last, stdout);
-    for (k, state) in &last {
-        if initial.get(k) == Some(state) {
-            let line = format!("{}: {state} (no state change)", k.name);
-            if stdout {
-                println!("{line}");
-            } else {
-                eprintln!("{line}");
-            }
+    report(store.as_ref(), keys, &mut last, &progress);
+    progress.finish(&last);
+    for k in keys {
+        if let Some(state) = last.get(k).filter(|s| initial.get(k) == Some(*s)) {
+            progress.line(&format!("{}: {state} (no state change)", k.name));
         }
     }
     result?;
@@ -221,18 +219,20 @@ fn report(
     store: &dyn Store,
     keys: &[ObjectKey],
     last: &mut HashMap<ObjectKey, String>,
-    stdout: bool,
+    progress: &progress::Progress,
 ) {
+    let mut settled = 0;
     for k in keys {
-        let now = current(store, k);
+        let (now, done) = match store.get_as::<BareMetalHost>(k) {
+            Ok(h) => (progress_state(&h), host_settled(&h)),
+            Err(_) => ("gone".to_string(), true),
+        };
+        settled += usize::from(done);
         let before = last.get(k).cloned().unwrap_or_default();
         if now != before {
-            if stdout {
-                println!("{}: {before} → {now}", k.name);
-            } else {
-                eprintln!("{}: {before} → {now}", k.name);
-            }
+            progress.changed(k, &before, &now);
             last.insert(k.clone(), now);
         }
     }
+    progress.settled(settled);
 }
