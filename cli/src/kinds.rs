@@ -14,6 +14,29 @@ use serde_json::Value;
 
 use crate::store_cmd::fail;
 
+/// A string at a JSON pointer, or `""`.
+fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Any scalar at a JSON pointer as text, `""` when absent.
+fn scalar(v: &Value, pointer: &str) -> String {
+    match v.pointer(pointer) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(x)) => x.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The AGE column of an object.
+fn created(v: &Value, now: i64) -> String {
+    crate::store_cmd::get::age(
+        v.pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str),
+        now,
+    )
+}
+
 /// Result of a row's functions.
 pub type KindResult<T> = Result<T, Box<dyn Error>>;
 

@@ -19,8 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{KindExt, KindInfo, KindResult};
-use crate::store_cmd::get::age;
+use super::{created, s, scalar, KindExt, KindInfo, KindResult};
 
 const INFRA: &str = "infrastructure.cluster.x-k8s.io";
 const INFRA_VERSIONS: &[&str] = &[metal3_capi::V1BETA1, metal3_capi::V1BETA2];
@@ -265,26 +264,6 @@ fn parse_cluster(d: &Value, at: &Location, o: ParseOptions) -> Result<Value, Vec
 }
 
 // ---- table columns (NAME and NAMESPACE are added by `get`) ----
-
-fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
-fn scalar(v: &Value, pointer: &str) -> String {
-    match v.pointer(pointer) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(x)) => x.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
-fn created(v: &Value, now: i64) -> String {
-    age(
-        v.pointer("/metadata/creationTimestamp")
-            .and_then(Value::as_str),
-        now,
-    )
-}
 
 fn age_columns(_: bool) -> &'static [&'static str] {
     &["AGE"]

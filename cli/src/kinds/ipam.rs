@@ -14,9 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{KindExt, KindInfo, KindResult};
+use super::{created, s, scalar, KindExt, KindInfo, KindResult};
 use crate::store_cmd::fail;
-use crate::store_cmd::get::age;
 
 const M3: &[&str] = &["ipam.metal3.io/v1alpha1"];
 const CAPI: &[&str] = &[
@@ -372,28 +371,6 @@ fn delete_pool(store: &dyn Store, key: &ObjectKey) -> KindResult<String> {
 }
 
 // ---- tables ----
-
-/// A string at a JSON pointer, or `""`.
-fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
-/// Any scalar at a JSON pointer as text, `""` when absent.
-fn scalar(v: &Value, pointer: &str) -> String {
-    match v.pointer(pointer) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(x)) => x.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
-fn created(v: &Value, now: i64) -> String {
-    age(
-        v.pointer("/metadata/creationTimestamp")
-            .and_then(Value::as_str),
-        now,
-    )
-}
 
 fn pool_columns(wide: bool) -> &'static [&'static str] {
     if wide {

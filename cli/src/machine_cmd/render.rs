@@ -1,7 +1,6 @@
 //! `metal3ctl render`: a Metal3DataTemplate rendered for a host, offline.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -65,33 +64,7 @@ pub fn read_manifests(
     files: &[PathBuf],
     namespace: &str,
 ) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
-    let mut texts: Vec<(String, String)> = Vec::new();
-    for f in files {
-        if f.as_os_str() == "-" {
-            let mut t = String::new();
-            std::io::stdin()
-                .read_to_string(&mut t)
-                .map_err(|e| fail(format!("stdin: {e}")))?;
-            texts.push(("stdin".into(), t));
-        } else if f.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(f)
-                .map_err(|e| fail(format!("{}: {e}", f.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && p.extension()
-                            .and_then(|x| x.to_str())
-                            .is_some_and(|x| matches!(x, "yaml" | "yml" | "json"))
-                })
-                .collect();
-            entries.sort();
-            for p in entries {
-                texts.push((p.display().to_string(), read_file(&p)?));
-            }
-        } else {
-            texts.push((f.display().to_string(), read_file(f)?));
-        }
-    }
+    let texts = crate::store_cmd::apply::read_inputs(files)?;
     let mut out = Vec::new();
     for (name, text) in texts {
         let docs = read_documents(&text).map_err(|e| fail(format!("{name}: {e}")))?;
@@ -120,10 +93,6 @@ pub fn read_manifests(
         }
     }
     Ok(out)
-}
-
-fn read_file(p: &Path) -> Result<String, Box<dyn std::error::Error>> {
-    std::fs::read_to_string(p).map_err(|e| fail(format!("{}: {e}", p.display())))
 }
 
 fn name_of(d: &Value) -> (&str, &str) {

@@ -275,8 +275,11 @@ fn safe_message(e: &ManifestError) -> String {
     }
 }
 
-/// Reads every input as `(name for messages, text)`.
-fn read_inputs(files: &[PathBuf]) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+/// Reads every input (file, directory of manifests, or `-` for stdin) as
+/// `(name for messages, text)`.
+pub(crate) fn read_inputs(
+    files: &[PathBuf],
+) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
     let mut out = Vec::new();
     for f in files {
         if f.as_os_str() == "-" {
