@@ -236,6 +236,27 @@ struct SlimProvisioning {
     state: ProvisioningState,
 }
 
+/// `spec.bmc.credentialsName` only: what a Secret change needs to find the
+/// hosts using it without decoding every host whole.
+#[derive(serde::Deserialize, Default)]
+struct SlimCredentialsRef {
+    #[serde(default)]
+    spec: SlimSpec,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct SlimSpec {
+    #[serde(default)]
+    bmc: SlimBmc,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SlimBmc {
+    #[serde(default)]
+    credentials_name: String,
+}
+
 #[derive(Default)]
 struct Queue {
     /// Hosts waiting, with the time they are due.
@@ -654,13 +675,26 @@ impl Inner {
                     "HardwareData" => {
                         vec![ObjectKey::new(HOST_KIND, &ev.key.namespace, &ev.key.name)]
                     }
-                    "Secret" => self
-                        .store
-                        .list_as::<BareMetalHost>(HOST_KIND, Some(&ev.key.namespace), None)?
-                        .into_iter()
-                        .filter(|h| h.spec.bmc.credentials_name == ev.key.name)
-                        .map(|h| ObjectKey::new(HOST_KIND, &ev.key.namespace, &h.metadata.name))
-                        .collect(),
+                    "Secret" => {
+                        let mut users = Vec::new();
+                        self.store.list_with(
+                            HOST_KIND,
+                            Some(&ev.key.namespace),
+                            None,
+                            &mut |raw| {
+                                let slim: SlimCredentialsRef = serde_json::from_str(raw.json)
+                                    .map_err(|e| StoreError::Decode {
+                                        key: raw.key(),
+                                        reason: e.to_string(),
+                                    })?;
+                                if slim.spec.bmc.credentials_name == ev.key.name {
+                                    users.push(raw.key());
+                                }
+                                Ok(())
+                            },
+                        )?;
+                        users
+                    }
                     _ => Vec::new(),
                 };
                 for k in hosts.into_iter().filter(|k| wanted(k)) {
