@@ -84,6 +84,19 @@ fn namespace_flag(a: &str) -> Option<bool> {
     }
 }
 
+/// Whether `flag` (`--long` or `-s`) is an option of `metal3ctl` itself that
+/// takes its value as the next argument.
+fn top_level_takes_value(flag: &str) -> bool {
+    use clap::CommandFactory;
+    Cli::command().get_arguments().any(|arg| {
+        let named = match flag.strip_prefix("--") {
+            Some(long) => arg.get_long() == Some(long),
+            None => flag.len() == 2 && flag.chars().nth(1) == arg.get_short(),
+        };
+        named && arg.get_action().takes_values()
+    })
+}
+
 /// kubectl habit: `metal3ctl -n NS get bmh`. A namespace given before the
 /// subcommand is moved to the end of the line, where the (innermost)
 /// subcommand's own `-n` reads it; one given after the subcommand wins.
@@ -101,7 +114,15 @@ fn hoist_namespace(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
                     hoisted.extend(it.next());
                 }
             }
-            None if text.starts_with('-') => out.push(a),
+            None if text.starts_with('-') => {
+                // A top-level option's separate value (`--provisioner ironic`)
+                // is not the subcommand: keep scanning after it.
+                let takes_value = !text.contains('=') && top_level_takes_value(&text);
+                out.push(a);
+                if takes_value {
+                    out.extend(it.next());
+                }
+            }
             None => {
                 out.push(a);
                 break;
@@ -202,6 +223,11 @@ mod tests {
             ["m", "get", "bmh", "-n", "x"]
         );
         assert_eq!(h(&["m", "--version"]), ["m", "--version"]);
+        // A top-level option's value is not mistaken for the subcommand.
+        assert_eq!(
+            h(&["m", "--provisioner", "direct", "-n", "x", "get", "bmh"]),
+            ["m", "--provisioner", "direct", "get", "bmh", "-n", "x"]
+        );
     }
 
     #[test]
