@@ -569,3 +569,151 @@ async fn media_operations_search_the_slot_once() {
     assert_eq!(logged_since(&s, before, want.len()).await, want);
     assert_eq!(s.raw_get(&slot).await["Inserted"], false);
 }
+
+// ---- BIOS, secure boot and boot mode on sushy-tools' libvirt driver ----
+//
+// The fake driver has no BIOS; the libvirt driver over libvirt's mock
+// hypervisor has. sushy-tools applies a PATCH to Bios/Settings at once (its
+// driver stores the attributes in the domain's metadata: "Updates to
+// attributes are immediate unlike in real BIOS that would require system
+// reboot"), so Bios and Bios/Settings read the same before and after a reset.
+
+fn map(pairs: &[(&str, &str)]) -> serde_json::Map<String, serde_json::Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect()
+}
+
+async fn connect_libvirt(s: &Sushy) -> RedfishClient {
+    RedfishClient::connect(
+        &s.address(&format!("/redfish/v1/Systems/{LIBVIRT_SYS}")),
+        &creds(),
+        quick(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bios_get_set_on_the_libvirt_driver() {
+    let s = Sushy::start_libvirt().await;
+    let c = connect_libvirt(&s).await;
+    let bios = format!("/redfish/v1/Systems/{LIBVIRT_SYS}/BIOS");
+    let settings = format!("{bios}/Settings");
+
+    // bios get: what the emulator serves, attribute for attribute.
+    let before = c.bios_attributes().await.unwrap();
+    let raw = s.raw_get(&bios).await;
+    assert_eq!(raw["Attributes"].as_object().unwrap(), &before);
+    assert_eq!(before["ProcTurboMode"], "Enabled");
+    assert_eq!(before["NumCores"], "10");
+    assert_eq!(
+        c.bios_pending().await.unwrap(),
+        *s.raw_get(&settings).await["Attributes"]
+            .as_object()
+            .unwrap()
+    );
+
+    // bios set: written to the settings object, only the named attributes.
+    c.set_bios_attributes(map(&[("ProcTurboMode", "Disabled"), ("NumCores", "8")]))
+        .await
+        .unwrap();
+    let pending = s.raw_get(&settings).await;
+    assert_eq!(pending["Attributes"]["ProcTurboMode"], "Disabled");
+    assert_eq!(pending["Attributes"]["NumCores"], "8");
+    assert_eq!(pending["Attributes"]["SerialNumber"], "QPX12345");
+    assert_eq!(c.bios_pending().await.unwrap()["NumCores"], "8");
+    // sushy-tools applies at once: the current attributes already changed.
+    let now = s.raw_get(&bios).await;
+    assert_eq!(now["Attributes"]["ProcTurboMode"], "Disabled");
+    // A reset (where a real BMC would apply pending settings) keeps them.
+    let sys = format!("/redfish/v1/Systems/{LIBVIRT_SYS}");
+    assert_eq!(s.raw_get(&sys).await["PowerState"], "On");
+    c.set_power_and_wait(
+        PowerAction::ForceRestart,
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+    )
+    .await
+    .unwrap();
+    let after = c.bios_attributes().await.unwrap();
+    assert_eq!(after["ProcTurboMode"], "Disabled");
+    assert_eq!(after["NumCores"], "8");
+    assert_eq!(
+        s.raw_get(&bios).await["Attributes"].as_object().unwrap(),
+        &after
+    );
+    // Our writes went to Settings only, never to the current Bios resource.
+    let log = requests_in_log(&s);
+    assert!(
+        log.iter().any(|l| l == &format!("PATCH {settings} 204")),
+        "{log:?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.starts_with(&format!("PATCH {bios} "))),
+        "{log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_boot_and_boot_mode_on_the_libvirt_driver() {
+    let s = Sushy::start_libvirt().await;
+    let c = connect_libvirt(&s).await;
+    let sys = format!("/redfish/v1/Systems/{LIBVIRT_SYS}");
+    let sb = format!("{sys}/SecureBoot");
+    let boot = |device, mode| BootOverride {
+        device,
+        // The libvirt driver only keeps a persistent boot order.
+        persistent: true,
+        mode: Some(mode),
+        http_boot_uri: None,
+    };
+
+    // Boot mode Legacy: set, read back, seen by an independent read.
+    c.set_boot(&boot(BootDevice::Pxe, BootMode::Legacy))
+        .await
+        .unwrap();
+    let raw = s.raw_get(&sys).await;
+    assert_eq!(raw["Boot"]["BootSourceOverrideMode"], "Legacy");
+    assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Pxe");
+    // Secure boot needs UEFI: the emulator refuses it in Legacy mode.
+    let e = c.set_secure_boot(true).await.unwrap_err();
+    assert!(e.to_string().contains("Legacy boot mode"), "{e}");
+    // ... and serves no SecureBoot state at all (501) while in Legacy.
+    let r = s
+        .raw()
+        .get(format!("{}{sb}", s.base()))
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 501);
+
+    // UEFI, then secure boot on and off.
+    c.set_boot(&boot(BootDevice::Disk, BootMode::Uefi))
+        .await
+        .unwrap();
+    let raw = s.raw_get(&sys).await;
+    assert_eq!(raw["Boot"]["BootSourceOverrideMode"], "UEFI");
+    assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Hdd");
+    assert!(!c.secure_boot().await.unwrap());
+    c.set_secure_boot(true).await.unwrap();
+    let raw = s.raw_get(&sb).await;
+    assert_eq!(raw["SecureBootEnable"], true);
+    assert_eq!(raw["SecureBootCurrentBoot"], "Enabled");
+    assert!(c.secure_boot().await.unwrap());
+    c.set_secure_boot(false).await.unwrap();
+    let raw = s.raw_get(&sb).await;
+    assert_eq!(raw["SecureBootEnable"], false);
+    assert_eq!(raw["SecureBootCurrentBoot"], "Disabled");
+
+    // Back to Legacy: the mode really flips both ways.
+    // (The mock domain has a disk and a NIC but no CD drive.)
+    c.set_boot(&boot(BootDevice::Pxe, BootMode::Legacy))
+        .await
+        .unwrap();
+    let raw = s.raw_get(&sys).await;
+    assert_eq!(raw["Boot"]["BootSourceOverrideMode"], "Legacy");
+    assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Pxe");
+}
