@@ -401,6 +401,19 @@ pub fn is_cd_slot(slot: &Value) -> bool {
         })
 }
 
+/// Whether a virtual media slot's path names it a CD/DVD slot (`.../Cd`,
+/// `.../CD1`, `.../VirtualDVD`): a hint for which member to read first,
+/// never a substitute for [`is_cd_slot`].
+pub fn names_cd_slot(slot_path: &str) -> bool {
+    let last = slot_path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    last.contains("cd") || last.contains("dvd")
+}
+
 /// State of a virtual media slot.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -760,6 +773,26 @@ mod tests {
     }
 
     #[test]
+    fn cd_slot_names_are_a_hint_only() {
+        for p in [
+            "/redfish/v1/Systems/1/VirtualMedia/Cd",
+            "/redfish/v1/Managers/1/VirtualMedia/CD1/",
+            "/redfish/v1/Managers/1/VirtualMedia/VirtualDVD",
+        ] {
+            assert!(names_cd_slot(p), "{p}");
+        }
+        for p in [
+            "/redfish/v1/Managers/1/VirtualMedia/2",
+            "EXT1",
+            "",
+            "/",
+            "RDOC1",
+        ] {
+            assert!(!names_cd_slot(p), "{p}");
+        }
+    }
+
+    #[test]
     fn power_cycle_falls_back_to_off_then_on() {
         let allowed: Vec<String> = ["On", "ForceOff", "GracefulShutdown"]
             .iter()
@@ -1039,6 +1072,7 @@ mod tests {
             let _ = supports_expand(&v);
             let _ = sessions_link(&v);
             let _ = is_cd_slot(&v);
+            let _ = names_cd_slot(str_at(&v, "@odata.id").unwrap_or_default());
             let _ = media_action_target(&v, "InsertMedia");
             let _ = firmware_component(&v);
             let _ = task_poll(200, &v);
