@@ -22,8 +22,11 @@
 //!   slot at the end); sushy runs the same steps for both rows, on a system
 //!   of its own for each.
 //! - Table 1, fresh connection per operation: connecting is counted (ours:
-//!   the system read, plus the service root when something needs it; sushy:
+//!   the service root (default auth, to find a SessionService) and the system
+//!   read; sushy:
 //!   the service root, its session-service probe and the system).
+//! - Table 1b: the same with `RedfishAuth::Auto` on our side (HTTP basic
+//!   first; the service root is read only when something needs it).
 //! - Table 2, established connection: the connection is made before
 //!   counting (ours: `connect`; sushy: the `Sushy` object and the `System`
 //!   fetched), then both wait 2.5 s, longer than metal3-bmc takes a read as
@@ -45,7 +48,7 @@ mod sushy;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use metal3_bmc::redfish::RedfishClient;
+use metal3_bmc::redfish::{RedfishAuth, RedfishClient, RedfishOptions};
 use metal3_bmc::{BootDevice, BootMode, BootOverride, PowerAction, PowerBootControl};
 use sushy::*;
 
@@ -148,13 +151,15 @@ elif op == 'inventory':
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Fresh,
+    /// Fresh, with `RedfishAuth::Auto` (basic first, root read lazily).
+    FreshAuto,
     Established,
 }
 
 impl Mode {
     fn name(self) -> &'static str {
         match self {
-            Mode::Fresh => "fresh",
+            Mode::Fresh | Mode::FreshAuto => "fresh",
             Mode::Established => "established",
         }
     }
@@ -221,11 +226,15 @@ const OPS: [(&str, &str, usize); 5] = [
     ("inventory", "inventory", 0),
 ];
 
-async fn connect_to(s: &Sushy, sys: usize) -> RedfishClient {
+async fn connect_to(s: &Sushy, sys: usize, mode: Mode) -> RedfishClient {
+    let auth = match mode {
+        Mode::FreshAuto => RedfishAuth::Auto,
+        Mode::Fresh | Mode::Established => RedfishAuth::default(),
+    };
     RedfishClient::connect(
         &s.address(&format!("/redfish/v1/Systems/{}", system_uuid(sys))),
         &creds(),
-        quick(),
+        RedfishOptions { auth, ..quick() },
     )
     .await
     .unwrap()
@@ -272,15 +281,15 @@ async fn run_op(c: &RedfishClient, row: &str, iso: &str) {
 
 async fn ours(s: &Sushy, row: &str, sys: usize, iso: &str, mode: Mode) -> (Vec<String>, Duration) {
     match mode {
-        Mode::Fresh => {
+        Mode::Fresh | Mode::FreshAuto => {
             count(s, async {
-                let c = connect_to(s, sys).await;
+                let c = connect_to(s, sys, mode).await;
                 run_op(&c, row, iso).await;
             })
             .await
         }
         Mode::Established => {
-            let c = connect_to(s, sys).await;
+            let c = connect_to(s, sys, mode).await;
             tokio::time::sleep(IDLE).await;
             count(s, run_op(&c, row, iso)).await
         }
@@ -331,7 +340,13 @@ async fn main() {
         (
             Mode::Fresh,
             "Table 1: requests per operation, fresh connection per operation \
-             (sushy-emulator, fake driver, basic auth)",
+             (sushy-emulator, fake driver, basic auth; ours with the default \
+             auth, RedfishAuth::Session: the root is read at connect)",
+        ),
+        (
+            Mode::FreshAuto,
+            "Table 1b: the same, ours with RedfishAuth::Auto (basic first, \
+             the root read only when something needs it)",
         ),
         (
             Mode::Established,

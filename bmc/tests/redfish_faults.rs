@@ -158,7 +158,11 @@ async fn auto_auth_opens_a_session_only_when_basic_is_refused() {
         .expect(1)
         .create_async()
         .await;
-    let c = connect(&s, opts()).await.unwrap();
+    let auto = RedfishOptions {
+        auth: RedfishAuth::Auto,
+        ..opts()
+    };
+    let c = connect(&s, auto).await.unwrap();
     assert_eq!(c.power_state().await.unwrap(), metal3_bmc::PowerState::On);
     c.close().await;
     for m in [root, basic, login, ok, logout] {

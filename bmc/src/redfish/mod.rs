@@ -49,19 +49,20 @@ pub struct RedfishOptions {
 /// How a [`RedfishClient`] authenticates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RedfishAuth {
-    /// HTTP basic first; a session only when the BMC refuses basic (401/403)
-    /// and offers a SessionService. Costs no request when basic works
-    /// (every vendor BMC and sushy-tools accept it), but a wrong password
-    /// then counts as two failed logins (basic, then the session attempt).
+    /// A session whenever the service root links a SessionService (read at
+    /// connect), else HTTP basic; a session that expires is renewed once per
+    /// request and logged out on drop. The default, as Ironic's sushy does:
+    /// BMCs that check basic credentials slowly (PAM, LDAP) on every request
+    /// are spared that, at the price of reading the root at connect.
     #[default]
+    Session,
+    /// HTTP basic first; a session only when the BMC refuses basic (401/403)
+    /// and offers a SessionService. Saves the root read when the address names
+    /// the system, but a wrong password then counts as two failed logins
+    /// (basic, then the session attempt), which brings lockouts sooner.
     Auto,
     /// HTTP basic only; never reads the service root to log in.
     Basic,
-    /// A session whenever the service root links a SessionService (read at
-    /// connect), else basic; a session that expires is renewed once per
-    /// request. For long-lived clients of BMCs that check basic credentials
-    /// slowly on every request.
-    Session,
 }
 
 impl Default for RedfishOptions {
@@ -73,7 +74,7 @@ impl Default for RedfishOptions {
             request_timeout: Duration::from_secs(60),
             max_concurrent: crate::budget::DEFAULT_PERMITS,
             retries: 3,
-            auth: RedfishAuth::Auto,
+            auth: RedfishAuth::Session,
         }
     }
 }
