@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use metal3_bmc::address::BmcAddress;
-use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
+use metal3_bmc::redfish::{RedfishAuth, RedfishClient, RedfishOptions};
 use metal3_bmc::{
     BmcErrorKind, BootDevice, BootMode, BootOverride, Credentials, PowerAction, PowerBootControl,
 };
@@ -91,6 +91,7 @@ async fn expired_session_logs_in_again_once() {
         .await;
     // The first system read finds the session expired.
     s.mock("GET", SYS)
+        .match_header("X-Auth-Token", "tok")
         .with_status(401)
         .expect(1)
         .create_async()
@@ -106,32 +107,137 @@ async fn expired_session_logs_in_again_once() {
         .with_status(204)
         .create_async()
         .await;
-    let c = connect(&s, opts()).await.unwrap();
+    let session = RedfishOptions {
+        auth: RedfishAuth::Session,
+        ..opts()
+    };
+    let c = connect(&s, session).await.unwrap();
     c.close().await;
     login.assert_async().await;
     ok.assert_async().await;
     logout.assert_async().await;
 }
 
+/// Auto: HTTP basic first; a BMC that refuses it (401) gets a session, the
+/// service root read only then to find the SessionService; the session is
+/// ended on close.
+#[tokio::test]
+async fn auto_auth_opens_a_session_only_when_basic_is_refused() {
+    let mut s = Server::new_async().await;
+    let root = s
+        .mock("GET", "/redfish/v1/")
+        .with_body(root(true))
+        .expect(1)
+        .create_async()
+        .await;
+    let basic = s
+        .mock("GET", SYS)
+        .match_header("authorization", Matcher::Regex("^Basic ".into()))
+        .with_status(401)
+        .expect(1)
+        .create_async()
+        .await;
+    let login = s
+        .mock("POST", "/redfish/v1/SessionService/Sessions")
+        .with_status(201)
+        .with_header("X-Auth-Token", "tok")
+        .with_header("Location", "/redfish/v1/SessionService/Sessions/9")
+        .expect(1)
+        .create_async()
+        .await;
+    let ok = s
+        .mock("GET", SYS)
+        .match_header("X-Auth-Token", "tok")
+        .with_body(system("On", json!({})))
+        .expect(1)
+        .create_async()
+        .await;
+    let logout = s
+        .mock("DELETE", "/redfish/v1/SessionService/Sessions/9")
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    assert_eq!(c.power_state().await.unwrap(), metal3_bmc::PowerState::On);
+    c.close().await;
+    for m in [root, basic, login, ok, logout] {
+        m.assert_async().await;
+    }
+}
+
+/// Auto and Basic with a BMC that takes basic: no service root, no session,
+/// even though the root links a SessionService; Session logs in.
+#[tokio::test]
+async fn basic_that_works_needs_no_service_root() {
+    for (auth, root_reads, logins) in [
+        (RedfishAuth::Auto, 0, 0),
+        (RedfishAuth::Basic, 0, 0),
+        (RedfishAuth::Session, 1, 1),
+    ] {
+        let mut s = Server::new_async().await;
+        let root = s
+            .mock("GET", "/redfish/v1/")
+            .with_body(root(true))
+            .expect(root_reads)
+            .create_async()
+            .await;
+        let login = s
+            .mock("POST", "/redfish/v1/SessionService/Sessions")
+            .with_status(201)
+            .with_header("X-Auth-Token", "tok")
+            .expect(logins)
+            .create_async()
+            .await;
+        let sys = s
+            .mock("GET", SYS)
+            .with_body(system("Off", json!({})))
+            .expect(1)
+            .create_async()
+            .await;
+        let c = connect(&s, RedfishOptions { auth, ..opts() })
+            .await
+            .unwrap();
+        assert_eq!(c.power_state().await.unwrap(), metal3_bmc::PowerState::Off);
+        for m in [root, login, sys] {
+            m.assert_async().await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn bad_password_fails_login_without_leaking_it() {
-    let mut s = Server::new_async().await;
-    base(&mut s, true).await;
-    s.mock("POST", "/redfish/v1/SessionService/Sessions")
+    for auth in [RedfishAuth::Auto, RedfishAuth::Session] {
+        let mut s = Server::new_async().await;
+        base(&mut s, true).await;
+        // Auto tries basic first: refused, then the session login is refused too.
+        let basic = s
+            .mock("GET", SYS)
+            .with_status(401)
+            .expect(if auth == RedfishAuth::Auto { 1 } else { 0 })
+            .create_async()
+            .await;
+        let login = s.mock("POST", "/redfish/v1/SessionService/Sessions")
         .with_status(401)
         .with_body(
             r#"{"error":{"@Message.ExtendedInfo":[{"Message":"Invalid username or password."}]}}"#,
         )
+        .expect(1)
         .create_async()
         .await;
-    let e = connect(&s, opts()).await.unwrap_err();
-    assert_eq!(e.kind(), BmcErrorKind::AuthFailed);
-    let m = e.to_string();
-    assert!(
-        m.contains("Invalid username or password.") && m.contains(&s.host_with_port()),
-        "{m}"
-    );
-    assert!(!m.contains(PASSWORD) && !format!("{e:?}").contains(PASSWORD));
+        let e = connect(&s, RedfishOptions { auth, ..opts() })
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), BmcErrorKind::AuthFailed);
+        let m = e.to_string();
+        assert!(
+            m.contains("Invalid username or password.") && m.contains(&s.host_with_port()),
+            "{m}"
+        );
+        assert!(!m.contains(PASSWORD) && !format!("{e:?}").contains(PASSWORD));
+        basic.assert_async().await;
+        login.assert_async().await;
+    }
 }
 
 #[tokio::test]
@@ -935,4 +1041,102 @@ async fn a_bmc_requiring_if_match_gets_it_on_the_retry() {
         .unwrap();
     without.assert_async().await;
     with.assert_async().await;
+}
+
+/// Virtual media mocks: one CD slot under the system, empty; the insert
+/// answered with 204. Returns the insert mock.
+async fn cd_slot_mocks(s: &mut ServerGuard, inserts: usize) -> mockito::Mock {
+    let slot = format!("{SYS}/VirtualMedia/CD1");
+    s.mock("GET", format!("{SYS}/VirtualMedia").as_str())
+        .with_body(json!({"Members": [{"@odata.id": slot}]}).to_string())
+        .expect(inserts)
+        .create_async()
+        .await;
+    s.mock("GET", slot.as_str())
+        .with_body(
+            json!({"@odata.id": slot, "MediaTypes": ["CD", "DVD"], "Inserted": false,
+                "Actions": {"#VirtualMedia.InsertMedia": {
+                    "target": format!("{slot}/Actions/VirtualMedia.InsertMedia")}}})
+            .to_string(),
+        )
+        .expect(inserts)
+        .create_async()
+        .await;
+    s.mock(
+        "POST",
+        format!("{slot}/Actions/VirtualMedia.InsertMedia").as_str(),
+    )
+    .with_status(204)
+    .expect(inserts)
+    .create_async()
+    .await
+}
+
+/// boot_from_media on a host that is on: a force restart, refused before
+/// any change when the system does not advertise one; and a BMC that
+/// accepts the CD override but keeps another is caught by the one read of
+/// the system after the reset.
+#[tokio::test]
+async fn boot_from_media_checks_first_and_verifies_at_the_end() {
+    let wait = Duration::from_secs(5);
+    let every = Duration::from_millis(50);
+    // No ForceRestart among the reset types: nothing is touched.
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_body(system("On", json!({})))
+        .expect(1)
+        .create_async()
+        .await;
+    let insert = cd_slot_mocks(&mut s, 0).await;
+    let c = connect(&s, opts()).await.unwrap();
+    let e = c
+        .boot_from_media("http://images/x.iso", None, wait, every)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::NotSupported, "{e}");
+    assert!(e.to_string().contains("ForceRestart"), "{e}");
+    insert.assert_async().await;
+
+    // ForceRestart advertised; the BMC takes the PATCH but keeps Pxe.
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    let actions = json!({"Actions": {"#ComputerSystem.Reset": {
+        "target": format!("{SYS}/Actions/ComputerSystem.Reset"),
+        "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "ForceRestart"]}}});
+    let reads = s
+        .mock("GET", SYS)
+        .with_body(system("On", actions))
+        .expect(2)
+        .create_async()
+        .await;
+    let insert = cd_slot_mocks(&mut s, 1).await;
+    let patch = s
+        .mock("PATCH", SYS)
+        .match_body(Matcher::PartialJson(json!({"Boot": {
+            "BootSourceOverrideTarget": "Cd", "BootSourceOverrideEnabled": "Once"}})))
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let reset = s
+        .mock(
+            "POST",
+            format!("{SYS}/Actions/ComputerSystem.Reset").as_str(),
+        )
+        .match_body(Matcher::Json(json!({"ResetType": "ForceRestart"})))
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    let e = c
+        .boot_from_media("http://images/x.iso", None, wait, every)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), BmcErrorKind::BadResponse, "{e}");
+    assert!(e.to_string().contains("reads back"), "{e}");
+    for m in [reads, insert, patch, reset] {
+        m.assert_async().await;
+    }
 }

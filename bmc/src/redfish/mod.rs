@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 use crate::address::{BmcAddress, Protocol};
 use crate::credentials::Credentials;
 use crate::error::BmcError;
-use crate::ops::{BootOverride, PowerAction, PowerBootControl, PowerState};
+use crate::ops::{BootDevice, BootMode, BootOverride, PowerAction, PowerBootControl, PowerState};
 use fresh::LastRead;
 use hardware::HardwareDetails;
 use parse::{FirmwareComponent, InventoryParts, MediaStatus, ResetPlan, TaskPoll, Vendor};
@@ -42,6 +42,26 @@ pub struct RedfishOptions {
     pub max_concurrent: usize,
     /// Retries of idempotent reads on 5xx or connection failure.
     pub retries: u32,
+    /// How to authenticate: HTTP basic, a session, or basic first.
+    pub auth: RedfishAuth,
+}
+
+/// How a [`RedfishClient`] authenticates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RedfishAuth {
+    /// HTTP basic first; a session only when the BMC refuses basic (401/403)
+    /// and offers a SessionService. Costs no request when basic works
+    /// (every vendor BMC and sushy-tools accept it), but a wrong password
+    /// then counts as two failed logins (basic, then the session attempt).
+    #[default]
+    Auto,
+    /// HTTP basic only; never reads the service root to log in.
+    Basic,
+    /// A session whenever the service root links a SessionService (read at
+    /// connect), else basic; a session that expires is renewed once per
+    /// request. For long-lived clients of BMCs that check basic credentials
+    /// slowly on every request.
+    Session,
 }
 
 impl Default for RedfishOptions {
@@ -53,6 +73,7 @@ impl Default for RedfishOptions {
             request_timeout: Duration::from_secs(60),
             max_concurrent: crate::budget::DEFAULT_PERMITS,
             retries: 3,
+            auth: RedfishAuth::Auto,
         }
     }
 }
@@ -64,6 +85,18 @@ pub struct Inventory {
     pub hardware: HardwareDetails,
     /// Parts that could not be read (their fields are left empty).
     pub warnings: Vec<String>,
+}
+
+/// Where [`RedfishClient::boot_from_media`] left the host, as the BMC reads back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaBoot {
+    /// The CD slot, with the image inserted.
+    pub media: MediaStatus,
+    /// The one-time boot override from CD.
+    pub boot: BootOverride,
+    /// The power state reached (on).
+    pub power: PowerState,
 }
 
 /// How long a `PowerCycle` emulated as ForceOff + On waits for "off".
@@ -80,12 +113,14 @@ const PART_RETRIES: u32 = 1;
 /// A connected Redfish BMC, bound to one ComputerSystem.
 pub struct RedfishClient {
     t: Arc<Transport>,
-    root: Value,
+    /// The service root, read at connect only when connecting needs it (no
+    /// system in the address, a session to open), else the first time
+    /// something needs it (`$expand` support, UpdateService, the vendor).
+    root: tokio::sync::OnceCell<Value>,
     system_path: String,
-    /// Set at connect when the service root or the system names the
-    /// vendor, else resolved from the manager the first time a quirk needs it.
+    /// Resolved the first time a quirk needs it: from the service root, the
+    /// system's manufacturer, else the system's manager.
     vendor: tokio::sync::OnceCell<Vendor>,
-    expand: bool,
     /// The system as last read (at connect, by a read-back or a poll).
     system: tokio::sync::Mutex<LastRead>,
     /// The CD/DVD slot found by the first media operation, and its last read:
@@ -145,9 +180,49 @@ fn build_http(opts: &RedfishOptions, bmc: &str) -> Result<reqwest::Client, BmcEr
         .map_err(|e| invalid(bmc, op, format!("cannot build the HTTP client: {e}")))
 }
 
+/// Reads the service root; anything but a JSON object is not a Redfish service.
+async fn read_root(t: &Transport) -> Result<Value, BmcError> {
+    let op = "read the service root";
+    let root = t.get("/redfish/v1/", op).await?.body;
+    if !root.is_object() {
+        return Err(t.bad(op, "the service root is not a JSON object"));
+    }
+    Ok(root)
+}
+
+/// A GET at connect. With [`RedfishAuth::Auto`], a refusal of HTTP basic
+/// (401/403) opens a session when the service root links a SessionService
+/// (reading the root if not yet read) and the GET is sent once more;
+/// without one, the refusal is the answer.
+async fn get_authed(
+    t: &Transport,
+    root: &tokio::sync::OnceCell<Value>,
+    auth: RedfishAuth,
+    path: &str,
+    op: &str,
+) -> Result<Reply, BmcError> {
+    match t.get(path, op).await {
+        Err(refused @ BmcError::AuthFailed { .. })
+            if auth == RedfishAuth::Auto && !t.has_session().await =>
+        {
+            let r = root.get_or_try_init(|| read_root(t)).await?;
+            let Some(sessions) = parse::sessions_link(r) else {
+                return Err(refused);
+            };
+            if !t.login(&sessions, "log in").await? {
+                return Err(refused);
+            }
+            t.get(path, op).await
+        }
+        other => other,
+    }
+}
+
 impl RedfishClient {
-    /// Connects: reads the service root, logs in (session, else HTTP basic),
-    /// and resolves the system from the address path or the only `/Systems` member.
+    /// Connects: reads the system named by the address (or the only member
+    /// of `/Systems`), authenticating as `options.auth` says. The service
+    /// root is read here only when the address names no system or a session
+    /// is to be opened; otherwise later, once, when something needs it.
     pub async fn connect(
         address: &BmcAddress,
         credentials: &Credentials,
@@ -180,29 +255,37 @@ impl RedfishClient {
             options.retries,
             options.request_timeout,
         ));
-        let root = t.get("/redfish/v1/", "read the service root").await?.body;
-        if !root.is_object() {
-            return Err(t.bad(
-                "read the service root",
-                "the service root is not a JSON object",
-            ));
-        }
-        if let Some(sessions) = parse::sessions_link(&root) {
-            // No session service (sushy-tools, some old firmware): basic auth.
-            t.login(&sessions, "log in").await?;
+        let root = tokio::sync::OnceCell::new();
+        let named = address
+            .redfish_system_id()
+            .map(|p| format!("/{}", p.trim_matches('/')));
+        if named.is_none() || options.auth == RedfishAuth::Session {
+            let r = read_root(&t).await?;
+            if options.auth == RedfishAuth::Session {
+                if let Some(sessions) = parse::sessions_link(&r) {
+                    // No session service (sushy-tools, some old firmware): basic auth.
+                    t.login(&sessions, "log in").await?;
+                }
+            }
+            let _ = root.set(r);
         }
         let found = async {
-            let system_path = match address.redfish_system_id() {
-                Some(p) => format!("/{}", p.trim_matches('/')),
+            let system_path = match named {
+                Some(p) => p,
                 None => {
-                    let systems = parse::link(&root, "Systems")
+                    let systems = root
+                        .get()
+                        .and_then(|r| parse::link(r, "Systems"))
                         .unwrap_or_else(|| "/redfish/v1/Systems".to_string());
-                    let coll = t.get(&systems, "list systems").await?.body;
+                    let coll = get_authed(&t, &root, options.auth, &systems, "list systems")
+                        .await?
+                        .body;
                     parse::choose_system(&parse::member_links(&coll))
                         .map_err(|d| invalid(&t.bmc, "select the system", d))?
                 }
             };
-            let reply = t.get(&system_path, "read the system").await?;
+            let reply =
+                get_authed(&t, &root, options.auth, &system_path, "read the system").await?;
             Ok::<_, BmcError>((system_path, reply))
         }
         .await;
@@ -218,36 +301,56 @@ impl RedfishClient {
         let system_path = parse::str_at(&reply.body, "@odata.id")
             .map(|s| s.trim_end_matches('/').to_string())
             .unwrap_or(system_path);
-        let vendor = tokio::sync::OnceCell::new();
-        if let Some(v) =
-            parse::vendor_from_root(&root).or_else(|| parse::vendor_from_system(&reply.body))
-        {
-            let _ = vendor.set(v);
-        }
         Ok(RedfishClient {
             t,
-            expand: parse::supports_expand(&root),
             root,
             system_path,
-            vendor,
+            vendor: tokio::sync::OnceCell::new(),
             system: tokio::sync::Mutex::new(LastRead::new(reply, true)),
             cd_slot: tokio::sync::Mutex::new(None),
             bios_settings: tokio::sync::OnceCell::new(),
         })
     }
 
-    /// The BMC vendor, from the service root, the system's manufacturer or
-    /// (when neither names one) the system's manager, read once on first use.
+    /// The service root, read on first use.
+    async fn root(&self) -> Result<&Value, BmcError> {
+        self.root.get_or_try_init(|| read_root(&self.t)).await
+    }
+
+    /// Whether the service expands collections (`$expand`), reading the root
+    /// if not yet read. A root that cannot be read means no: plain reads
+    /// work everywhere.
+    async fn expand(&self) -> bool {
+        self.root().await.is_ok_and(parse::supports_expand)
+    }
+
+    /// [`Self::expand`] without a request: false while the root is unread.
+    fn expand_known(&self) -> bool {
+        self.root.get().is_some_and(parse::supports_expand)
+    }
+
+    /// The BMC vendor, resolved once on first use: from the service root if
+    /// already read, else the system's manufacturer (read at connect), else
+    /// the service root (read now), else the system's manager (read now).
+    /// Where root and system both name one they agree on every vendor tree
+    /// we have; the system is asked first only to spare a request.
     pub async fn vendor(&self) -> Result<Vendor, BmcError> {
         self.vendor
-            .get_or_try_init(|| self.vendor_from_manager())
+            .get_or_try_init(|| self.detect_vendor())
             .await
             .copied()
     }
 
-    async fn vendor_from_manager(&self) -> Result<Vendor, BmcError> {
+    async fn detect_vendor(&self) -> Result<Vendor, BmcError> {
         let op = "detect the BMC vendor";
         let sys = self.system_links().await;
+        let known = self.root.get().and_then(parse::vendor_from_root);
+        if let Some(v) = known.or_else(|| parse::vendor_from_system(&sys)) {
+            return Ok(v);
+        }
+        if let Some(v) = parse::vendor_from_root(self.root().await?) {
+            return Ok(v);
+        }
         let Some(manager) = parse::managers(&sys).into_iter().next() else {
             return Ok(Vendor::Generic);
         };
@@ -295,19 +398,24 @@ impl RedfishClient {
     }
 
     /// The first CD/DVD slot of a virtual media collection, fetching members
-    /// only until one is found.
+    /// only until one is found, those named like a CD slot first. Expanded
+    /// when the service root, if already read, says the BMC can: reading the
+    /// root only for that costs as much as it saves on a two-slot collection.
     async fn first_cd_slot(
         &self,
         path: &str,
         op: &str,
     ) -> Result<Option<(String, Value)>, BmcError> {
-        let coll = self.collection(path, op, u32::MAX).await?;
-        for m in coll
+        let query = self.expand_known().then_some(EXPAND);
+        let coll = self.collection_expanded(path, op, u32::MAX, query).await?;
+        let mut members = coll
             .get("Members")
             .and_then(Value::as_array)
             .cloned()
-            .unwrap_or_default()
-        {
+            .unwrap_or_default();
+        // Stable: the BMC's order among equally likely slots.
+        members.sort_by_key(|m| !parse::names_cd_slot(parse::str_at(m, "@odata.id").unwrap_or("")));
+        for m in members {
             let Some(id) = parse::str_at(&m, "@odata.id").map(str::to_string) else {
                 continue;
             };
@@ -354,6 +462,26 @@ impl RedfishClient {
         }
     }
 
+    /// Whether the override read back is the one asked for (persistence
+    /// aside on BMCs known to report a one-time override as continuous).
+    async fn check_boot(
+        &self,
+        wanted: &BootOverride,
+        now: &BootOverride,
+        op: &str,
+    ) -> Result<(), BmcError> {
+        let mode_ok = wanted.mode.is_none() || now.mode == wanted.mode;
+        let persist_ok = now.persistent == wanted.persistent
+            || quirks::boot_once_may_read_back_continuous(self.vendor().await?);
+        if now.device != wanted.device || !mode_ok || !persist_ok {
+            return Err(self.t.bad(
+                op,
+                format!("the BMC accepted {wanted:?} but reads back {now:?}"),
+            ));
+        }
+        Ok(())
+    }
+
     fn not_supported(&self, op: &str, detail: impl Into<String>) -> BmcError {
         BmcError::NotSupported {
             bmc: self.t.bmc.clone(),
@@ -362,22 +490,18 @@ impl RedfishClient {
         }
     }
 
-    /// A collection, with members expanded when the service root offers it.
-    /// Some firmware advertises `ExpandQuery` yet refuses the query (400/501):
-    /// then the plain collection is read.
-    async fn collection(&self, path: &str, op: &str, retries: u32) -> Result<Value, BmcError> {
-        self.collection_expanded(path, op, retries, EXPAND).await
-    }
-
-    /// [`Self::collection`] with the given `$expand` query.
+    /// A collection, with members expanded by `query` when given (the
+    /// caller knows the service root offers it). Some firmware advertises
+    /// `ExpandQuery` yet refuses the query (400/501): then the plain
+    /// collection is read.
     async fn collection_expanded(
         &self,
         path: &str,
         op: &str,
         retries: u32,
-        query: &str,
+        query: Option<&str>,
     ) -> Result<Value, BmcError> {
-        if self.expand {
+        if let Some(query) = query {
             match self
                 .t
                 .get_retrying(&format!("{path}?{query}"), op, retries)
@@ -391,23 +515,26 @@ impl RedfishClient {
         Ok(self.t.get_retrying(path, op, retries).await?.body)
     }
 
-    /// Every member of a collection, expanded in one request when the BMC can.
+    /// Every member of a collection, expanded in one request when the BMC
+    /// can (reading the service root to know, if not yet read: worth it for
+    /// collections read whole).
     async fn members(
         &self,
         path: &str,
         op: &str,
         retries: u32,
     ) -> Result<Vec<(String, Value)>, BmcError> {
-        self.members_expanded(path, op, retries, EXPAND).await
+        let query = self.expand().await.then_some(EXPAND);
+        self.members_expanded(path, op, retries, query).await
     }
 
-    /// [`Self::members`] with the given `$expand` query.
+    /// [`Self::members`] with the given `$expand` query (`None`: plain).
     async fn members_expanded(
         &self,
         path: &str,
         op: &str,
         retries: u32,
-        query: &str,
+        query: Option<&str>,
     ) -> Result<Vec<(String, Value)>, BmcError> {
         let coll = self.collection_expanded(path, op, retries, query).await?;
         let list = coll
@@ -575,33 +702,56 @@ impl RedfishClient {
     pub async fn media_insert(&self, image_url: &str) -> Result<MediaStatus, BmcError> {
         let op = "insert virtual media";
         let (path, slot) = self.cd_slot(op).await?;
-        if parse::media_status(&path, &slot).inserted {
-            if let Err(e) = self.eject_slot(&path, &slot, op).await {
+        let answer = self.insert_image(&path, &slot, image_url, op).await?;
+        self.media_inserted(&path, answer, op).await
+    }
+
+    /// Ejects what `slot` holds (an eject the BMC refuses as already done is
+    /// fine), then inserts `image_url`: the full payload first, the minimal
+    /// one when the BMC refuses that with 400. Returns the insert's answer.
+    async fn insert_image(
+        &self,
+        path: &str,
+        slot: &Value,
+        image_url: &str,
+        op: &str,
+    ) -> Result<Reply, BmcError> {
+        if parse::media_status(path, slot).inserted {
+            if let Err(e) = self.eject_slot(path, slot, op).await {
                 match e {
                     BmcError::Http { status, .. } if quirks::eject_error_is_harmless(status) => {}
                     other => return Err(other),
                 }
             }
         }
-        let Some(target) = parse::media_action_target(&slot, "InsertMedia") else {
+        let Some(target) = parse::media_action_target(slot, "InsertMedia") else {
             return Err(self.not_supported(op, format!("{path} has no InsertMedia action")));
         };
         let full = json!({"Image": image_url, "Inserted": true, "WriteProtected": true});
-        let answer = match self
+        match self
             .t
             .request(Method::POST, &target, Some(&full), None, op)
             .await
         {
-            Ok(a) => a,
+            Ok(a) => Ok(a),
             Err(BmcError::Http { status, .. }) if quirks::retry_insert_media_minimal(status) => {
                 let minimal = json!({ "Image": image_url });
                 self.t
                     .request(Method::POST, &target, Some(&minimal), None, op)
-                    .await?
+                    .await
             }
-            Err(e) => return Err(e),
-        };
-        let now = parse::media_status(&path, &self.slot_read_back(&path, answer, op).await?);
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The slot read back after an insert, which must show media inserted.
+    async fn media_inserted(
+        &self,
+        path: &str,
+        answer: Reply,
+        op: &str,
+    ) -> Result<MediaStatus, BmcError> {
+        let now = parse::media_status(path, &self.slot_read_back(path, answer, op).await?);
         if !now.inserted {
             return Err(self.t.bad(
                 op,
@@ -609,6 +759,91 @@ impl RedfishClient {
             ));
         }
         Ok(now)
+    }
+
+    /// Boots the host from `image_url` on virtual media: ejects what the CD
+    /// slot holds, inserts the image, sets a one-time boot from CD (in
+    /// `mode` when given) and powers on (a force restart when already on),
+    /// then waits up to `timeout` until the BMC reports the host on.
+    ///
+    /// Checked before anything is changed: the system takes a CD boot
+    /// target and advertises the reset type. Verified once, at the end,
+    /// instead of after each step: the first read of the system after the
+    /// reset must show the override (firmware takes it when it starts,
+    /// seconds later) and is polled until on; one read of the slot (or the
+    /// insert's answer when it carries the slot) must show media inserted.
+    pub async fn boot_from_media(
+        &self,
+        image_url: &str,
+        mode: Option<BootMode>,
+        timeout: Duration,
+        poll_every: Duration,
+    ) -> Result<MediaBoot, BmcError> {
+        let op = "boot from virtual media";
+        let wanted = BootOverride {
+            device: BootDevice::Cd,
+            persistent: false,
+            mode,
+            http_boot_uri: None,
+        };
+        let sys = self.system_now(op).await?;
+        let patch = parse::boot_patch(&sys.body, &wanted).map_err(|d| self.not_supported(op, d))?;
+        let action = match parse::power_state(&sys.body).map_err(|d| self.t.bad(op, d))? {
+            PowerState::On | PowerState::PoweringOn => PowerAction::ForceRestart,
+            PowerState::Off | PowerState::PoweringOff => PowerAction::On,
+        };
+        let allowed = parse::allowed_reset_types(&sys.body);
+        let reset = match parse::plan_reset(action, allowed.as_deref())
+            .map_err(|d| self.not_supported(op, d))?
+        {
+            ResetPlan::Single(t) => t,
+            ResetPlan::OffThenOn => {
+                return Err(self.not_supported(op, format!("no single reset type for {action:?}")))
+            }
+        };
+        let reset_target = parse::reset_target(&sys.body, &self.system_path);
+
+        let (slot_path, slot) = self.cd_slot(op).await?;
+        let inserted = self.insert_image(&slot_path, &slot, image_url, op).await?;
+        self.system_written().await;
+        self.patch_if_match(&self.system_path, sys, &patch, op)
+            .await?;
+        self.post_reset(&reset_target, &reset, op).await?;
+
+        let start = Instant::now();
+        let mut boot = None;
+        let power = loop {
+            let r = self.t.get(&self.system_path, op).await?;
+            let body = r.body.clone();
+            *self.system.lock().await = LastRead::new(r, false);
+            if boot.is_none() {
+                let now = parse::boot_override(&body).map_err(|d| self.t.bad(op, d))?;
+                self.check_boot(&wanted, &now, op).await?;
+                boot = Some(now);
+            }
+            let now = parse::power_state(&body).map_err(|d| self.t.bad(op, d))?;
+            if now == action.target_state() {
+                break now;
+            }
+            if start.elapsed() >= timeout {
+                return Err(BmcError::TimedOut {
+                    bmc: self.t.bmc.clone(),
+                    operation: op.to_string(),
+                    after: start.elapsed(),
+                    detail: format!(
+                        "the BMC accepted {reset} but still reports {now:?}, expected {:?}",
+                        action.target_state()
+                    ),
+                });
+            }
+            tokio::time::sleep(poll_every).await;
+        };
+        let media = self.media_inserted(&slot_path, inserted, op).await?;
+        Ok(MediaBoot {
+            media,
+            boot: boot.unwrap_or(wanted),
+            power,
+        })
     }
 
     async fn eject_slot(&self, path: &str, slot: &Value, op: &str) -> Result<Reply, BmcError> {
@@ -682,7 +917,7 @@ impl RedfishClient {
                 links.push(id.to_string());
             }
         }
-        if links.len() >= 2 && self.expand {
+        if links.len() >= 2 && self.expand_known() {
             let op = "read drives";
             match self
                 .t
@@ -721,10 +956,14 @@ impl RedfishClient {
         if let Some(path) = parse::link(system, "Storage") {
             // Controllers and their drives in one request when the service
             // expands two levels.
-            let query = if parse::expand_max_levels(&self.root) >= 2 {
-                EXPAND_2
-            } else {
-                EXPAND
+            let levels = match self.root().await {
+                Ok(r) => parse::expand_max_levels(r),
+                Err(_) => 0,
+            };
+            let query = match levels {
+                0 => None,
+                1 => Some(EXPAND),
+                _ => Some(EXPAND_2),
             };
             match self
                 .members_expanded(&path, "read storage", PART_RETRIES, query)
@@ -918,7 +1157,7 @@ impl RedfishClient {
     }
 
     async fn update_service(&self, op: &str) -> Result<Value, BmcError> {
-        let path = parse::link(&self.root, "UpdateService")
+        let path = parse::link(self.root().await?, "UpdateService")
             .ok_or_else(|| self.not_supported(op, "the service has no UpdateService"))?;
         Ok(self.t.get(&path, op).await?.body)
     }
@@ -1076,17 +1315,7 @@ impl PowerBootControl for RedfishClient {
         let now = parse::boot_override(&back.body).map_err(|d| self.t.bad(op, d));
         // The next state query (power on, typically) may use this read.
         self.system_read_back(back).await;
-        let now = now?;
-        let mode_ok = boot.mode.is_none() || now.mode == boot.mode;
-        let persist_ok = now.persistent == boot.persistent
-            || quirks::boot_once_may_read_back_continuous(self.vendor().await?);
-        if now.device != boot.device || !mode_ok || !persist_ok {
-            return Err(self.t.bad(
-                op,
-                format!("the BMC accepted {boot:?} but reads back {now:?}"),
-            ));
-        }
-        Ok(())
+        self.check_boot(boot, &now?, op).await
     }
 
     async fn boot_override(&self) -> Result<BootOverride, BmcError> {

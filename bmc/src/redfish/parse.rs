@@ -8,12 +8,12 @@ use super::hardware::{Bios, Cpu, DiskType, Firmware, HardwareDetails, Nic, Stora
 use crate::ops::{BootDevice, BootMode, BootOverride, PowerAction, PowerState};
 
 /// The string at `key`, if it is a string.
-pub(crate) fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+pub fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
 /// `v[key]["@odata.id"]`: the link a resource gives to another.
-pub(crate) fn link(v: &Value, key: &str) -> Option<String> {
+pub fn link(v: &Value, key: &str) -> Option<String> {
     v.get(key)
         .and_then(|l| l.get("@odata.id"))
         .and_then(Value::as_str)
@@ -21,7 +21,7 @@ pub(crate) fn link(v: &Value, key: &str) -> Option<String> {
 }
 
 /// The `@odata.id` of every member of a collection.
-pub(crate) fn member_links(collection: &Value) -> Vec<String> {
+pub fn member_links(collection: &Value) -> Vec<String> {
     collection
         .get("Members")
         .and_then(Value::as_array)
@@ -35,7 +35,7 @@ pub(crate) fn member_links(collection: &Value) -> Vec<String> {
 }
 
 /// Whether a collection member was returned expanded (more than a bare link).
-pub(crate) fn is_expanded(member: &Value) -> bool {
+pub fn is_expanded(member: &Value) -> bool {
     member
         .as_object()
         .is_some_and(|o| o.keys().any(|k| !k.starts_with("@odata")))
@@ -43,7 +43,7 @@ pub(crate) fn is_expanded(member: &Value) -> bool {
 
 /// Whether `body` is the resource at `path` (an action or PATCH that
 /// answers 200 with the resource, which then serves as the read-back).
-pub(crate) fn is_resource(body: &Value, path: &str) -> bool {
+pub fn is_resource(body: &Value, path: &str) -> bool {
     str_at(body, "@odata.id")
         .is_some_and(|id| id.trim_end_matches('/') == path.trim_end_matches('/'))
 }
@@ -57,7 +57,7 @@ pub fn bios_settings_path(path: &str, bios: &Value) -> String {
 }
 
 /// The managers of a system (`Links.ManagedBy`).
-pub(crate) fn managers(system: &Value) -> Vec<String> {
+pub fn managers(system: &Value) -> Vec<String> {
     system
         .get("Links")
         .and_then(|l| l.get("ManagedBy"))
@@ -68,6 +68,29 @@ pub(crate) fn managers(system: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A response body as JSON: an empty body is `null` (204 and many actions),
+/// anything else must be JSON; the error says why it is not.
+pub fn response_body(text: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+/// The message of an error response: its Redfish error text when the body
+/// has one, else the body itself when short, else the status's reason.
+pub fn http_error_message(text: &str, reason: &str) -> String {
+    let body = serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+    error_message(&body).unwrap_or_else(|| {
+        let t = text.trim();
+        if t.is_empty() || t.len() > 300 {
+            reason.to_string()
+        } else {
+            t.to_string()
+        }
+    })
 }
 
 /// The Redfish error text of an error body: every
@@ -399,6 +422,19 @@ pub fn is_cd_slot(slot: &Value) -> bool {
                 .filter_map(Value::as_str)
                 .any(|t| t.eq_ignore_ascii_case("CD") || t.eq_ignore_ascii_case("DVD"))
         })
+}
+
+/// Whether a virtual media slot's path names it a CD/DVD slot (`.../Cd`,
+/// `.../CD1`, `.../VirtualDVD`): a hint for which member to read first,
+/// never a substitute for [`is_cd_slot`].
+pub fn names_cd_slot(slot_path: &str) -> bool {
+    let last = slot_path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    last.contains("cd") || last.contains("dvd")
 }
 
 /// State of a virtual media slot.
@@ -760,6 +796,26 @@ mod tests {
     }
 
     #[test]
+    fn cd_slot_names_are_a_hint_only() {
+        for p in [
+            "/redfish/v1/Systems/1/VirtualMedia/Cd",
+            "/redfish/v1/Managers/1/VirtualMedia/CD1/",
+            "/redfish/v1/Managers/1/VirtualMedia/VirtualDVD",
+        ] {
+            assert!(names_cd_slot(p), "{p}");
+        }
+        for p in [
+            "/redfish/v1/Managers/1/VirtualMedia/2",
+            "EXT1",
+            "",
+            "/",
+            "RDOC1",
+        ] {
+            assert!(!names_cd_slot(p), "{p}");
+        }
+    }
+
+    #[test]
     fn power_cycle_falls_back_to_off_then_on() {
         let allowed: Vec<String> = ["On", "ForceOff", "GracefulShutdown"]
             .iter()
@@ -1039,6 +1095,7 @@ mod tests {
             let _ = supports_expand(&v);
             let _ = sessions_link(&v);
             let _ = is_cd_slot(&v);
+            let _ = names_cd_slot(str_at(&v, "@odata.id").unwrap_or_default());
             let _ = media_action_target(&v, "InsertMedia");
             let _ = firmware_component(&v);
             let _ = task_poll(200, &v);

@@ -204,15 +204,7 @@ impl Transport {
     }
 
     fn http_error(&self, op: &str, status: StatusCode, text: &str) -> BmcError {
-        let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-        let message = parse::error_message(&body).unwrap_or_else(|| {
-            let t = text.trim();
-            if t.is_empty() || t.len() > 300 {
-                status.canonical_reason().unwrap_or("error").to_string()
-            } else {
-                t.to_string()
-            }
-        });
+        let message = parse::http_error_message(text, status.canonical_reason().unwrap_or("error"));
         if matches!(status.as_u16(), 401 | 403) {
             return BmcError::AuthFailed {
                 bmc: self.bmc.clone(),
@@ -318,16 +310,12 @@ impl Transport {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string)
             };
-            let body: Value = if text.trim().is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).map_err(|e| {
-                    self.bad(
-                        op,
-                        format!("HTTP {} with a body that is not JSON: {e}", status.as_u16()),
-                    )
-                })?
-            };
+            let body = parse::response_body(&text).map_err(|e| {
+                self.bad(
+                    op,
+                    format!("HTTP {} with a body that is not JSON: {e}", status.as_u16()),
+                )
+            })?;
             return Ok(Reply {
                 status: status.as_u16(),
                 etag: header("etag"),

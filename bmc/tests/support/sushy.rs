@@ -64,6 +64,10 @@ pub struct Sushy {
     tls: bool,
 }
 
+/// The one domain of libvirt's mock hypervisor (`test:///default`), as
+/// served by [`Sushy::start_libvirt`].
+pub const LIBVIRT_SYS: &str = "6695eb01-f6a4-8304-79aa-97f2502e193f";
+
 pub static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// UUID of fake system `i` of [`Sushy::start_with`]: the [`SYS`] ones
@@ -85,6 +89,55 @@ impl Sushy {
 
     /// An emulator with `systems` fake systems (fleet benchmarks).
     pub async fn start_with(tls: bool, systems: usize) -> Sushy {
+        let mut conf =
+            String::from("SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_FAKE_SYSTEMS = [\n");
+        for i in 0..systems {
+            let uuid = system_uuid(i);
+            conf.push_str(&format!(
+                "  {{'uuid': '{uuid}', 'name': 'node-{i}', 'power_state': 'Off', \
+                 'nics': [{{'mac': '00:5c:52:31:{:02x}:{:02x}', 'ip': '172.22.{}.{}'}}]}},\n",
+                0x3a + (i >> 8),
+                i & 0xff,
+                i >> 8,
+                100 + (i & 0x7f)
+            ));
+        }
+        conf.push_str("]\n");
+        Sushy::spawn(tls, &conf).await
+    }
+
+    /// An emulator on sushy-tools' libvirt driver over libvirt's in-process
+    /// mock hypervisor (`test:///default`): one system, [`LIBVIRT_SYS`],
+    /// with the BIOS, secure boot and boot mode the fake driver lacks.
+    ///
+    /// The mock's state lives as long as one connection to it is open;
+    /// sushy-tools keeps the domain it looked up (and so its connection)
+    /// for the life of the process, so writes persist until the emulator stops.
+    pub async fn start_libvirt() -> Sushy {
+        let ok = Command::new(venv().join("bin/python"))
+            .args(["-c", "import libvirt"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "libvirt-python is not in {}: run `bash scripts/setup-peers.sh`",
+            venv().display()
+        );
+        // The mock domain is i686 with no firmware loader: the driver needs
+        // a loader path per boot mode to rewrite <os> (the mock never reads
+        // the files, so the usual Debian paths serve).
+        let conf = "SUSHY_EMULATOR_LIBVIRT_URI = 'test:///default'\n\
+                    SUSHY_EMULATOR_BOOT_LOADER_MAP = {\n\
+                    \x20 'UEFI': {'i686': '/usr/share/OVMF/OVMF_CODE.secboot.fd', 'x86_64': '/usr/share/OVMF/OVMF_CODE.secboot.fd'},\n\
+                    \x20 'Legacy': {'i686': '/usr/share/seabios/bios.bin', 'x86_64': '/usr/share/seabios/bios.bin'},\n\
+                    }\n";
+        Sushy::spawn(false, conf).await
+    }
+
+    /// Starts sushy-emulator with the common settings (loopback port, state
+    /// dir, bcrypt htpasswd, optional TLS) plus the driver's `driver_conf`.
+    async fn spawn(tls: bool, driver_conf: &str) -> Sushy {
         let bin = venv().join("bin/sushy-emulator");
         assert!(
             bin.exists(),
@@ -109,25 +162,12 @@ impl Sushy {
         let mut conf = format!(
             "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n\
              SUSHY_EMULATOR_LISTEN_PORT = {port}\n\
-             SUSHY_EMULATOR_FAKE_DRIVER = True\n\
              SUSHY_EMULATOR_STATE_DIR = '{state}'\n\
-             SUSHY_EMULATOR_AUTH_FILE = '{auth}'\n\
-             SUSHY_EMULATOR_FAKE_SYSTEMS = [\n",
+             SUSHY_EMULATOR_AUTH_FILE = '{auth}'\n",
             state = dir.join("state").display(),
             auth = dir.join("htpasswd").display(),
         );
-        for i in 0..systems {
-            let uuid = system_uuid(i);
-            conf.push_str(&format!(
-                "  {{'uuid': '{uuid}', 'name': 'node-{i}', 'power_state': 'Off', \
-                 'nics': [{{'mac': '00:5c:52:31:{:02x}:{:02x}', 'ip': '172.22.{}.{}'}}]}},\n",
-                0x3a + (i >> 8),
-                i & 0xff,
-                i >> 8,
-                100 + (i & 0x7f)
-            ));
-        }
-        conf.push_str("]\n");
+        conf.push_str(driver_conf);
         if tls {
             make_certs(&dir);
             conf.push_str(&format!(
