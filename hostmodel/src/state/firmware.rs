@@ -88,8 +88,8 @@ fn condition(
         .and_then(|c| c.iter().find(|c| c.type_ == type_));
     // The transition time moves only when the status does.
     let last_transition_time = match previous {
-        Some(p) if p.status == status => p.last_transition_time.clone(),
-        _ => Some(now.clone()),
+        Some(p) if p.status == status => p.last_transition_time,
+        _ => Some(*now),
     };
     Condition {
         type_: type_.to_string(),
@@ -120,9 +120,9 @@ pub fn firmware_settings_status(
         .collect();
     let last_updated = match old {
         Some(o) if o.settings.as_ref() == Some(&settings) && o.last_updated.is_some() => {
-            o.last_updated.clone()
+            o.last_updated
         }
-        _ => Some(now.clone()),
+        _ => Some(*now),
     };
     let mut next = HostFirmwareSettingsStatus {
         schema: old.and_then(|o| o.schema.clone()),
@@ -269,7 +269,7 @@ mod tests {
         let st = firmware_settings_status(&h, &current(), &t0);
         // Passwords are not reported.
         assert!(!st.settings.as_ref().unwrap().contains_key("SysPassword"));
-        assert_eq!(st.last_updated, Some(t0.clone()));
+        assert_eq!(st.last_updated, Some(t0));
         assert_eq!(cond(&st, CHANGE_DETECTED).status, "True");
         assert_eq!(cond(&st, VALID).status, "True");
         assert_eq!(cond(&st, VALID).observed_generation, Some(2));
@@ -294,12 +294,9 @@ mod tests {
             .insert("ProcTurboMode".into(), "Disabled".into());
         let st2 = firmware_settings_status(&h, &applied, &t1);
         assert_eq!(cond(&st2, CHANGE_DETECTED).status, "False");
-        assert_eq!(
-            cond(&st2, CHANGE_DETECTED).last_transition_time,
-            Some(t1.clone())
-        );
+        assert_eq!(cond(&st2, CHANGE_DETECTED).last_transition_time, Some(t1));
         // Valid did not change: its transition time stays.
-        assert_eq!(cond(&st2, VALID).last_transition_time, Some(t0.clone()));
+        assert_eq!(cond(&st2, VALID).last_transition_time, Some(t0));
         assert_eq!(st2.last_updated, Some(t1));
         h.status = Some(st2.clone());
         assert!(!firmware_settings_pending(&h));
