@@ -264,7 +264,14 @@ struct Queue {
     /// Revisions the engine wrote itself: their change events are not
     /// re-queued, so the step's own requeue decides the next pass.
     own_writes: HashSet<u64>,
+    /// Hosts whose firmware settings could not be read, and when to try
+    /// again (a BMC without BIOS settings is not asked on every pass).
+    firmware_retry: HashMap<ObjectKey, Instant>,
 }
+
+/// How long after a failed firmware-settings read the engine asks again
+/// (unless the settings spec changes or preparing ends).
+const FIRMWARE_RETRY: Duration = Duration::from_secs(600);
 
 struct Inner {
     store: Arc<dyn Store>,
@@ -982,10 +989,35 @@ impl Inner {
         if !force && metal3_hostmodel::state::firmware_settings_observed(&hfs) {
             return Ok(Some(hfs));
         }
+        // The generation the failed read was for: a spec edit retries at once.
+        let retry_key = ObjectKey::new(
+            HFS_KIND,
+            &key.namespace,
+            &format!("{}@{}", key.name, hfs.metadata.generation.unwrap_or(0)),
+        );
+        if !force
+            && lock(&self.queue)
+                .firmware_retry
+                .get(&retry_key)
+                .is_some_and(|at| *at > Instant::now())
+        {
+            return Ok(Some(hfs));
+        }
         let current = match self.provisioner.firmware_settings(href).await {
-            Ok(c) => c,
+            Ok(c) => {
+                lock(&self.queue).firmware_retry.remove(&retry_key);
+                c
+            }
             Err(e) => {
                 tracing::info!(host = %key, "cannot read firmware settings: {e}");
+                let mut q = lock(&self.queue);
+                // Bounded like own_writes: entries of gone hosts age out.
+                if q.firmware_retry.len() > 10_000 {
+                    let now = Instant::now();
+                    q.firmware_retry.retain(|_, at| *at > now);
+                }
+                q.firmware_retry
+                    .insert(retry_key, Instant::now() + FIRMWARE_RETRY);
                 return Ok(Some(hfs));
             }
         };
