@@ -599,22 +599,42 @@ fn describe_lists_the_engines_events() {
         .ok(&["describe", "bmh", "example-baremetalhost"])
         .contains("Events:                   <none>"));
     let store = metal3_provisioning_store(&env);
-    // The shape the reconcile engine records (core/v1 Event).
-    for (name, host, reason) in [
-        ("e1", "example-baremetalhost", "Registered"),
-        ("e2", "other-host", "Deprovisioned"),
-        ("e3", "example-baremetalhost", "InspectionStarted"),
+    let uid = store
+        .get(&metal3_provisioning::store::ObjectKey::new(
+            "BareMetalHost",
+            "default",
+            "example-baremetalhost",
+        ))
+        .unwrap()["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The shape the reconcile engine records (core/v1 Event, the host
+    // instance's uid in involvedObject and in the label).
+    for (name, host, host_uid, reason, count) in [
+        ("e1", "example-baremetalhost", uid.as_str(), "Registered", 1),
+        ("e2", "other-host", "other-uid", "Deprovisioned", 1),
+        (
+            "e3",
+            "example-baremetalhost",
+            uid.as_str(),
+            "InspectionStarted",
+            4,
+        ),
+        // A deleted host of the same name.
+        ("e4", "example-baremetalhost", "old-uid", "PowerOff", 1),
     ] {
         store
             .create(serde_json::json!({
                 "apiVersion": "v1", "kind": "Event",
-                "metadata": {"name": name, "namespace": "default"},
+                "metadata": {"name": name, "namespace": "default",
+                             "labels": {"metal3.io/host-uid": host_uid}},
                 "involvedObject": {"apiVersion": "metal3.io/v1alpha1", "kind": "BareMetalHost",
-                                   "name": host, "namespace": "default"},
+                                   "name": host, "namespace": "default", "uid": host_uid},
                 "reason": reason, "message": format!("{reason} message"), "type": "Normal",
-                "firstTimestamp": format!("2026-01-01T00:00:0{}Z", &name[1..]),
+                "firstTimestamp": "2026-01-01T00:00:00Z",
                 "lastTimestamp": format!("2026-01-01T00:00:0{}Z", &name[1..]),
-                "count": 1, "source": {"component": "metal3-baremetal-controller"}
+                "count": count, "source": {"component": "metal3-baremetal-controller"}
             }))
             .unwrap();
     }
@@ -626,7 +646,9 @@ fn describe_lists_the_engines_events() {
         "{d}"
     );
     assert!(events[1].contains("InspectionStarted"), "{d}");
+    assert!(events[1].contains("(x4 over "), "{d}");
     assert!(!d.contains("Deprovisioned"), "{d}");
+    assert!(!d.contains("PowerOff"), "{d}");
 }
 
 #[test]

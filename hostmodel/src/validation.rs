@@ -834,7 +834,7 @@ pub fn validate_firmware_settings(
     e.list
 }
 
-fn check_setting(
+pub(crate) fn check_setting(
     name: &str,
     value: &IntOrString,
     rule: &crate::other::SettingSchema,

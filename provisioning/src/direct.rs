@@ -12,6 +12,10 @@
 //!   needs Ironic: a host with `automatedCleaningMode: metadata` (the CRD
 //!   default) gets a registration error telling the user to set `disabled`,
 //!   so nothing is half-done before the user can act;
+//! * prepare: HostFirmwareSettings changes written to the Redfish BIOS
+//!   pending settings, then a reset (restart, or power on when off) unless
+//!   the BIOS shows them at once, then polled until it does; RAID and
+//!   firmware updates need Ironic;
 //! * power on/off (soft falls back to hard), detach/delete (forget the
 //!   connection), adopt (nothing to do), capacity (per-engine limit).
 //!
@@ -30,7 +34,7 @@ use metal3_bmc::{
 };
 use metal3_hostmodel::annotations::{self, RebootMode};
 use metal3_hostmodel::hardware as hm;
-use metal3_hostmodel::state::{ActionOutcome, OutcomeData, PrepareData};
+use metal3_hostmodel::state::{ActionOutcome, CurrentFirmwareSettings, OutcomeData, PrepareData};
 use metal3_hostmodel::{AutomatedCleaningMode, BareMetalHost, HardwareDetails};
 
 use crate::provisioner::{HostRef, Outcome, Provisioner};
@@ -120,6 +124,63 @@ struct HostState {
     live_iso: Option<(String, LiveIsoStep)>,
     /// The power change sent and not yet seen done.
     power_request: Option<PowerRequest>,
+    /// BIOS settings written and waiting for a reset to take effect.
+    bios: Option<BiosApply>,
+}
+
+/// BIOS settings written to the pending settings object, and the reset
+/// that applies them.
+#[derive(Debug, Clone)]
+struct BiosApply {
+    /// The settings asked for (name → value as text).
+    wanted: std::collections::BTreeMap<String, String>,
+    /// When the reset was sent.
+    since: Instant,
+}
+
+/// A BIOS attribute value as the text HostFirmwareSettings uses.
+pub fn bios_value_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The `wanted` settings the BIOS does not report yet (name → wanted text).
+pub fn bios_differences(
+    current: &serde_json::Map<String, serde_json::Value>,
+    wanted: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    wanted
+        .iter()
+        .filter(|(k, v)| current.get(*k).map(bios_value_text).as_ref() != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The PATCH body attributes for `changes`, each typed like the current
+/// value (a Redfish Boolean or Integer attribute refuses a string): text
+/// that does not parse as that type is sent as text, for the BMC to judge.
+pub fn bios_patch(
+    current: &serde_json::Map<String, serde_json::Value>,
+    changes: &std::collections::BTreeMap<String, String>,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    changes
+        .iter()
+        .map(|(k, text)| {
+            let typed = match current.get(k) {
+                Some(Value::Bool(_)) => text.parse::<bool>().ok().map(Value::Bool),
+                Some(Value::Number(_)) => text.parse::<i64>().ok().map(Value::from),
+                _ => None,
+            };
+            (
+                k.clone(),
+                typed.unwrap_or_else(|| Value::String(text.clone())),
+            )
+        })
+        .collect()
 }
 
 #[derive(Default)]
@@ -375,7 +436,7 @@ impl DirectProvisioner {
         }
     }
 
-    async fn do_prepare(&self, data: &PrepareData) -> Outcome {
+    async fn do_prepare(&self, h: &HostRef<'_>, data: &PrepareData) -> Outcome {
         let wants_raid = data.target_raid.as_ref().is_some_and(|r| {
             r.hardware_raid_volumes
                 .as_ref()
@@ -389,12 +450,108 @@ impl DirectProvisioner {
                 "RAID configuration needs the Ironic provisioner; remove spec.raid to use the direct provisioner",
             );
         }
-        if data.firmware_settings || data.firmware_components {
+        if data.firmware_components {
             return Outcome::failed(
-                "firmware settings/updates are not applied by the direct provisioner yet; use the Ironic provisioner",
+                "firmware updates (HostFirmwareComponents) need the Ironic provisioner",
             );
         }
+        if data.firmware_settings && !data.target_firmware_settings.is_empty() {
+            return self.apply_bios(h, &data.target_firmware_settings).await;
+        }
         Outcome::done().with_data(OutcomeData::Started(false))
+    }
+
+    /// One step of applying BIOS settings: write the ones that differ to the
+    /// pending settings, reset the host (on → restart, off → power on) when
+    /// the BIOS does not show them at once, and poll until it does.
+    async fn apply_bios(
+        &self,
+        h: &HostRef<'_>,
+        wanted: &std::collections::BTreeMap<String, String>,
+    ) -> Outcome {
+        let client = match self.client(h).await {
+            Ok(c) => c,
+            Err(e) => return Outcome::error(e),
+        };
+        let Client::Redfish(rf) = client.as_ref() else {
+            return Outcome::failed("BIOS settings need a Redfish BMC (IPMI has no BIOS settings)");
+        };
+        let current = match rf.bios_attributes().await {
+            Ok(c) => c,
+            Err(e) => return Outcome::error(msg(&e)),
+        };
+        let pending = self
+            .lock()
+            .hosts
+            .get(&h.id)
+            .and_then(|s| s.bios.clone())
+            .filter(|b| &b.wanted == wanted);
+        let missing = bios_differences(&current, wanted);
+        if missing.is_empty() {
+            self.lock().hosts.entry(h.id.clone()).or_default().bios = None;
+            // Started: the settings were written in this or an earlier call.
+            let started = pending.is_some();
+            return Outcome::done().with_data(OutcomeData::Started(started));
+        }
+        if let Some(p) = pending {
+            if p.since.elapsed() > self.opts.power_timeout {
+                self.lock().hosts.entry(h.id.clone()).or_default().bios = None;
+                return Outcome::failed(format!(
+                    "BIOS settings {} still differ {}s after the reset that should apply them",
+                    missing.keys().cloned().collect::<Vec<_>>().join(", "),
+                    self.opts.power_timeout.as_secs()
+                ));
+            }
+            return Outcome::in_progress(self.opts.poll_interval)
+                .with_data(OutcomeData::Started(true));
+        }
+        if let Err(e) = rf.set_bios_attributes(bios_patch(&current, &missing)).await {
+            return Outcome::failed(format!("writing BIOS settings: {}", msg(&e)));
+        }
+        // Some BMCs apply at once; most at the next boot.
+        match rf.bios_attributes().await {
+            Ok(now) if bios_differences(&now, wanted).is_empty() => {
+                return Outcome::done().with_data(OutcomeData::Started(true))
+            }
+            Ok(_) => {}
+            Err(e) => return Outcome::error(msg(&e)),
+        }
+        let reset = match client.power_state().await {
+            Ok(PowerState::On) => PowerAction::ForceRestart,
+            Ok(_) => PowerAction::On,
+            Err(e) => return Outcome::error(msg(&e)),
+        };
+        if let Err(e) = client.set_power(reset).await {
+            return Outcome::failed(format!(
+                "resetting the host to apply BIOS settings: {}",
+                msg(&e)
+            ));
+        }
+        self.lock().hosts.entry(h.id.clone()).or_default().bios = Some(BiosApply {
+            wanted: wanted.clone(),
+            since: Instant::now(),
+        });
+        Outcome::in_progress(self.opts.poll_interval).with_data(OutcomeData::Started(true))
+    }
+
+    async fn do_firmware_settings(
+        &self,
+        h: &HostRef<'_>,
+    ) -> Result<CurrentFirmwareSettings, String> {
+        let client = self.client(h).await?;
+        let Client::Redfish(rf) = client.as_ref() else {
+            return Err("BIOS settings need a Redfish BMC (IPMI has no BIOS settings)".into());
+        };
+        let attrs = rf.bios_attributes().await.map_err(|e| msg(&e))?;
+        Ok(CurrentFirmwareSettings {
+            settings: attrs
+                .iter()
+                .map(|(k, v)| (k.clone(), bios_value_text(v)))
+                .collect(),
+            // The BMC's attribute registry is not read (yet): validity is
+            // then judged by the setting names the BIOS reports.
+            schema: None,
+        })
     }
 
     async fn do_provision(&self, h: &HostRef<'_>) -> Outcome {
@@ -629,10 +786,17 @@ impl Provisioner for DirectProvisioner {
 
     fn prepare<'a>(
         &'a self,
-        _host: &'a HostRef<'a>,
+        host: &'a HostRef<'a>,
         data: &'a PrepareData,
     ) -> BoxFuture<'a, Outcome> {
-        Box::pin(self.do_prepare(data))
+        Box::pin(self.do_prepare(host, data))
+    }
+
+    fn firmware_settings<'a>(
+        &'a self,
+        host: &'a HostRef<'a>,
+    ) -> BoxFuture<'a, Result<CurrentFirmwareSettings, String>> {
+        Box::pin(self.do_firmware_settings(host))
     }
 
     fn service<'a>(&'a self, _host: &'a HostRef<'a>, _restart: bool) -> BoxFuture<'a, Outcome> {
@@ -778,6 +942,42 @@ mod tests {
         );
         let empty = hardware_from_redfish(&rf::HardwareDetails::default());
         assert_eq!(empty, HardwareDetails::default());
+    }
+
+    #[test]
+    fn bios_changes_are_the_differing_settings_typed_like_the_bios() {
+        let current: serde_json::Map<String, serde_json::Value> = serde_json::from_value(
+            serde_json::json!({"ProcTurboMode": "Enabled", "QuietBoot": true, "NumCores": 10, "Empty": null}),
+        )
+        .unwrap();
+        assert_eq!(bios_value_text(&current["QuietBoot"]), "true");
+        assert_eq!(bios_value_text(&current["NumCores"]), "10");
+        assert_eq!(bios_value_text(&current["Empty"]), "");
+        let wanted: std::collections::BTreeMap<String, String> = [
+            ("ProcTurboMode", "Disabled"),
+            ("QuietBoot", "false"),
+            ("NumCores", "10"),
+            ("Unknown", "x"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let diff = bios_differences(&current, &wanted);
+        assert_eq!(
+            diff.keys().collect::<Vec<_>>(),
+            ["ProcTurboMode", "QuietBoot", "Unknown"]
+        );
+        let patch = bios_patch(&current, &diff);
+        assert_eq!(
+            serde_json::Value::Object(patch),
+            serde_json::json!({"ProcTurboMode": "Disabled", "QuietBoot": false, "Unknown": "x"})
+        );
+        // Text that is not of the attribute's type goes as text.
+        let odd = bios_patch(
+            &current,
+            &[("NumCores".to_string(), "many".to_string())].into(),
+        );
+        assert_eq!(odd["NumCores"], serde_json::json!("many"));
     }
 
     #[test]

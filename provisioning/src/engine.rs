@@ -8,9 +8,10 @@
 //! and the host is put back in the work queue with a due time.
 //!
 //! Events are kept in the store as `Event` objects (Kubernetes `core/v1`
-//! shape, `involvedObject` = the host) so `describe` can list them with
-//! [`host_events`]: the state machine's own plus those
-//! [`crate::events::transition_events`] derives from the status change.
+//! shape, `involvedObject` = the host instance) so `describe` can list them
+//! with [`host_events`]: the state machine's own plus those
+//! [`crate::events::transition_events`] derives from the status change. They
+//! are bounded per host and removed with the host (see [`crate::events`]).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -19,9 +20,9 @@ use std::time::Duration;
 
 use metal3_bmc::Credentials;
 use metal3_hostmodel::annotations::{self, HARDWARE_DATA_FINALIZER, SECRET_FINALIZER};
+use metal3_hostmodel::other::HostFirmwareSettings;
 use metal3_hostmodel::state::{
-    decide, ActionOutcome, Context, CredentialsOutcome, EventType as StepEventType, Performed,
-    ProvisionerAction, Requeue, Step,
+    decide, ActionOutcome, Context, CredentialsOutcome, Performed, ProvisionerAction, Requeue, Step,
 };
 use metal3_hostmodel::{
     BareMetalHost, HardwareDetails, OperationalStatus, ProvisioningState, Secret, Time,
@@ -30,14 +31,19 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::provisioner::{perform, HostRef, Provisioner};
-use crate::store::{ObjectKey, Store, StoreError, StoreExt, Subresource};
+use crate::store::{DeleteOutcome, ObjectKey, Store, StoreError, StoreExt, Subresource};
 
 /// Default `PROVISIONING_LIMIT`: hosts (de)provisioning or inspecting at once.
 pub const DEFAULT_PROVISIONING_LIMIT: usize = 20;
 /// Kind of the stored host events.
-pub const EVENT_KIND: &str = "Event";
+pub const EVENT_KIND: &str = crate::events::EVENT_KIND;
 /// Kind of the hosts.
 pub const HOST_KIND: &str = "BareMetalHost";
+/// Kind of the hosts' BIOS settings (same name as the host).
+const HFS_KIND: &str = "HostFirmwareSettings";
+/// Change-feed events read at once: a watcher far behind (10 000 hosts
+/// written at start-up) holds at most this many changed objects.
+const WATCH_BATCH: usize = 256;
 /// Most provisioner calls in one pass before it is cut short (a guard
 /// against a state machine/provisioner disagreement looping forever).
 const MAX_ACTIONS_PER_PASS: usize = 32;
@@ -82,6 +88,8 @@ pub struct EngineOptions {
     pub error_retry_base: Duration,
     /// Longest retry delay after transient errors.
     pub error_retry_max: Duration,
+    /// Events kept per host (the newest; see [`crate::events`]).
+    pub events_per_host: usize,
 }
 
 impl Default for EngineOptions {
@@ -93,6 +101,7 @@ impl Default for EngineOptions {
             namespace: None,
             error_retry_base: Duration::from_secs(1),
             error_retry_max: Duration::from_secs(60),
+            events_per_host: crate::events::DEFAULT_EVENTS_PER_HOST,
         }
     }
 }
@@ -129,7 +138,7 @@ pub struct ReconcileResult {
 /// One recorded host event, as [`host_events`] returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostEvent {
-    /// When it happened (RFC 3339).
+    /// When it last happened (RFC 3339).
     pub time: String,
     /// `Normal` or `Warning`.
     pub type_: String,
@@ -137,43 +146,28 @@ pub struct HostEvent {
     pub reason: String,
     /// Message.
     pub message: String,
+    /// How many times it happened in a row.
+    pub count: u64,
 }
 
-/// The events recorded for a host, oldest first.
+/// The events recorded for the host `namespace/name` as it exists now,
+/// oldest first (none for a host that is gone; a re-created host of the
+/// same name does not inherit the old one's events).
 pub fn host_events(
     store: &dyn Store,
     namespace: &str,
     name: &str,
 ) -> Result<Vec<HostEvent>, StoreError> {
-    let list = store.list(EVENT_KIND, Some(namespace), None)?;
-    let s = |v: &Value, p: &str| {
-        v.pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let mut out: Vec<(u64, HostEvent)> = list
-        .items
-        .iter()
-        .filter(|e| {
-            s(e, "/involvedObject/kind") == HOST_KIND && s(e, "/involvedObject/name") == name
+    Ok(crate::events::host_events(store, namespace, name)?
+        .into_iter()
+        .map(|e| HostEvent {
+            time: e.last_time,
+            type_: e.type_,
+            reason: e.reason,
+            message: e.message,
+            count: e.count,
         })
-        .map(|e| {
-            let rv = s(e, "/metadata/resourceVersion").parse().unwrap_or(0);
-            (
-                rv,
-                HostEvent {
-                    time: s(e, "/lastTimestamp"),
-                    type_: s(e, "/type"),
-                    reason: s(e, "/reason"),
-                    message: s(e, "/message"),
-                },
-            )
-        })
-        .collect();
-    // Creation order = store revision order.
-    out.sort_by_key(|(rv, _)| *rv);
-    Ok(out.into_iter().map(|(_, e)| e).collect())
+        .collect())
 }
 
 /// Whether a host needs no more work from a one-shot command: gone, in an
@@ -270,7 +264,14 @@ struct Queue {
     /// Revisions the engine wrote itself: their change events are not
     /// re-queued, so the step's own requeue decides the next pass.
     own_writes: HashSet<u64>,
+    /// Hosts whose firmware settings could not be read, and when to try
+    /// again (a BMC without BIOS settings is not asked on every pass).
+    firmware_retry: HashMap<ObjectKey, Instant>,
 }
+
+/// How long after a failed firmware-settings read the engine asks again
+/// (unless the settings spec changes or preparing ends).
+const FIRMWARE_RETRY: Duration = Duration::from_secs(600);
 
 struct Inner {
     store: Arc<dyn Store>,
@@ -278,6 +279,8 @@ struct Inner {
     opts: EngineOptions,
     queue: Mutex<Queue>,
     wake: tokio::sync::Notify,
+    /// See [`Inner::writing`].
+    write_gate: std::sync::RwLock<()>,
 }
 
 /// The host reconcile engine. Cheap to clone (shared state).
@@ -353,6 +356,7 @@ impl Engine {
                 opts: options,
                 queue: Mutex::new(Queue::default()),
                 wake: tokio::sync::Notify::new(),
+                write_gate: std::sync::RwLock::new(()),
             }),
         }
     }
@@ -371,6 +375,17 @@ impl Engine {
     /// Controller mode: reconciles every host (of the namespace, if set),
     /// following the store's change feed, until `stop` resolves.
     pub async fn run_until<F: Future<Output = ()>>(&self, stop: F) -> Result<(), EngineError> {
+        // Events of hosts removed while no engine ran.
+        let store = self.inner.store.as_ref();
+        match crate::events::sweep_orphans(store, self.inner.opts.namespace.as_deref()) {
+            Ok(r) if r.deleted > 0 || r.labelled > 0 => tracing::info!(
+                deleted = r.deleted,
+                labelled = r.labelled,
+                "events of removed hosts deleted"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot sweep the events of removed hosts: {e}"),
+        }
         let keys = self.host_keys()?;
         self.run(None, keys, stop).await
     }
@@ -522,6 +537,17 @@ impl Inner {
         self.wake.notify_waiters();
     }
 
+    /// Held while the engine writes an object and notes the write's
+    /// revision in `own_writes`; the watcher takes it exclusively while it
+    /// reads the change feed, so every engine write it reads is already
+    /// noted. (Without it a Secret update of the engine, read before being
+    /// noted, looked like a user's change and made the watcher scan every
+    /// host for its users: with 10 000 hosts, seconds of CPU and a spike of
+    /// the whole store file mapped in.)
+    fn writing(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.write_gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn note_write(&self, v: &Value) {
         if let Some(rv) = rv_of(v) {
             let mut q = lock(&self.queue);
@@ -533,30 +559,30 @@ impl Inner {
         }
     }
 
-    /// A due host not being reconciled, or the earliest due time.
+    /// The host due longest ago that is not being reconciled, or the
+    /// earliest due time. Longest-due first: taking any due host (the first
+    /// in hash order) starved some hosts for minutes while others, failing
+    /// and retried after a short backoff, kept being picked.
     fn take(&self) -> Result<ObjectKey, Option<Instant>> {
         let mut q = lock(&self.queue);
         let now = Instant::now();
-        let mut earliest: Option<Instant> = None;
-        let mut pick: Option<ObjectKey> = None;
+        let mut earliest: Option<(Instant, &ObjectKey)> = None;
         for (k, at) in &q.due {
             if q.running.contains(k) {
                 continue;
             }
-            if *at <= now {
-                pick = Some(k.clone());
-                break;
+            if earliest.is_none_or(|(e, _)| *at < e) {
+                earliest = Some((*at, k));
             }
-            earliest = Some(earliest.map_or(*at, |e| e.min(*at)));
         }
-        match pick {
-            Some(k) => {
-                q.due.remove(&k);
-                q.running.insert(k.clone());
-                Ok(k)
-            }
-            None => Err(earliest),
-        }
+        let k = match earliest {
+            Some((at, k)) if at <= now => k.clone(),
+            Some((at, _)) => return Err(Some(at)),
+            None => return Err(None),
+        };
+        q.due.remove(&k);
+        q.running.insert(k.clone());
+        Ok(k)
     }
 
     async fn worker(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -590,6 +616,15 @@ impl Inner {
         let next = {
             let mut q = lock(&self.queue);
             q.running.remove(key);
+            if matches!(&r, Ok(res) if res.state.is_none()) {
+                // Gone: nothing to keep about it (one-shot runs skip hosts
+                // that are gone before looking at their passes).
+                q.passes.remove(key);
+                q.errors.remove(key);
+                drop(q);
+                self.wake.notify_waiters();
+                return;
+            }
             *q.passes.entry(key.clone()).or_insert(0) += 1;
             let failed = match &r {
                 Ok(res) => res.transient_error.clone(),
@@ -634,74 +669,128 @@ impl Inner {
                     .as_deref()
                     .is_none_or(|n| n == k.namespace)
         };
+        // A full batch means more may be waiting: read on without waiting.
+        let mut behind = false;
         loop {
             if *stop.borrow() {
                 return Ok(());
             }
-            tokio::select! {
-                r = self.store.wait_for_change(revision) => {
-                    if let Err(e) = r {
-                        // Keep the controller alive through store hiccups;
-                        // the queued due times still drive the workers.
-                        tracing::warn!("waiting for store changes: {e}; retrying in 1s");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
+            if !behind {
+                tokio::select! {
+                    r = self.store.wait_for_change(revision) => {
+                        if let Err(e) = r {
+                            // Keep the controller alive through store hiccups;
+                            // the queued due times still drive the workers.
+                            tracing::warn!("waiting for store changes: {e}; retrying in 1s");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
                     }
+                    _ = stop.changed() => return Ok(()),
                 }
-                _ = stop.changed() => return Ok(()),
             }
-            let events = match self.store.watch(revision) {
+            let batch = {
+                let _gate = self.write_gate.write().unwrap_or_else(|p| p.into_inner());
+                self.store.watch_limited(revision, WATCH_BATCH)
+            };
+            let events = match batch {
                 Ok(e) => e,
                 Err(StoreError::Expired { .. }) => {
-                    // Missed changes: look at every host again.
-                    let list = self
-                        .store
-                        .list(HOST_KIND, self.opts.namespace.as_deref(), None)?;
-                    revision = list.revision;
-                    for k in list.items.iter().map(ObjectKey::of).filter(|k| wanted(k)) {
+                    // Missed changes: look at every host again (keys only).
+                    let mut keys = Vec::new();
+                    revision = self.store.list_with(
+                        HOST_KIND,
+                        self.opts.namespace.as_deref(),
+                        None,
+                        &mut |raw| {
+                            keys.push(raw.key());
+                            Ok(())
+                        },
+                    )?;
+                    lock(&self.queue).own_writes.clear();
+                    for k in keys.into_iter().filter(|k| wanted(k)) {
                         self.schedule(k, Duration::ZERO);
                     }
+                    behind = false;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
             };
+            behind = events.len() >= WATCH_BATCH;
+            let mut secrets: HashSet<(String, String)> = HashSet::new();
             for ev in events {
                 revision = revision.max(ev.revision);
                 if lock(&self.queue).own_writes.remove(&ev.revision) {
                     continue;
                 }
-                let hosts: Vec<ObjectKey> = match ev.key.kind.as_str() {
-                    HOST_KIND => vec![ev.key.clone()],
-                    "HardwareData" => {
-                        vec![ObjectKey::new(HOST_KIND, &ev.key.namespace, &ev.key.name)]
+                let deleted = ev.event_type == crate::store::EventType::Deleted;
+                let host = match ev.key.kind.as_str() {
+                    HOST_KIND if deleted => {
+                        // Removed by someone else (the engine deletes the
+                        // events of the hosts it removes itself).
+                        self.forget_host(&ev.key, &ev.object);
+                        None
+                    }
+                    HOST_KIND => Some(ev.key.clone()),
+                    "HardwareData" | HFS_KIND => {
+                        Some(ObjectKey::new(HOST_KIND, &ev.key.namespace, &ev.key.name))
                     }
                     "Secret" => {
-                        let mut users = Vec::new();
-                        self.store.list_with(
-                            HOST_KIND,
-                            Some(&ev.key.namespace),
-                            None,
-                            &mut |raw| {
-                                let slim: SlimCredentialsRef = serde_json::from_str(raw.json)
-                                    .map_err(|e| StoreError::Decode {
-                                        key: raw.key(),
-                                        reason: e.to_string(),
-                                    })?;
-                                if slim.spec.bmc.credentials_name == ev.key.name {
-                                    users.push(raw.key());
-                                }
-                                Ok(())
-                            },
-                        )?;
-                        users
+                        secrets.insert((ev.key.namespace.clone(), ev.key.name.clone()));
+                        None
                     }
-                    _ => Vec::new(),
+                    _ => None,
                 };
-                for k in hosts.into_iter().filter(|k| wanted(k)) {
-                    if ev.event_type != crate::store::EventType::Deleted || k.kind != ev.key.kind {
-                        self.schedule(k, Duration::ZERO);
-                    }
+                if let Some(k) = host.filter(|k| wanted(k)) {
+                    self.schedule(k, Duration::ZERO);
                 }
+            }
+            if !secrets.is_empty() {
+                // One scan for all the Secrets of the batch, decoding only
+                // each host's credentialsName.
+                let namespace = match secrets.iter().next() {
+                    Some((ns, _)) if secrets.iter().all(|(n, _)| n == ns) => Some(ns.clone()),
+                    _ => None,
+                };
+                let mut users = Vec::new();
+                self.store
+                    .list_with(HOST_KIND, namespace.as_deref(), None, &mut |raw| {
+                        let slim: SlimCredentialsRef =
+                            serde_json::from_str(raw.json).map_err(|e| StoreError::Decode {
+                                key: raw.key(),
+                                reason: e.to_string(),
+                            })?;
+                        if secrets
+                            .contains(&(raw.namespace.to_string(), slim.spec.bmc.credentials_name))
+                        {
+                            users.push(raw.key());
+                        }
+                        Ok(())
+                    })?;
+                for k in users.into_iter().filter(|k| wanted(k)) {
+                    self.schedule(k, Duration::ZERO);
+                }
+            }
+        }
+    }
+
+    /// Drops what the engine keeps about a host removed by someone else,
+    /// and its events.
+    fn forget_host(&self, key: &ObjectKey, last: &Value) {
+        {
+            let mut q = lock(&self.queue);
+            q.errors.remove(key);
+            q.passes.remove(key);
+        }
+        let uid = last
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !uid.is_empty() {
+            if let Err(e) =
+                crate::events::delete_host_events(self.store.as_ref(), &key.namespace, uid)
+            {
+                tracing::warn!(host = %key, "cannot delete the events of a removed host: {e}");
             }
         }
     }
@@ -784,6 +873,11 @@ impl Inner {
         ctx.hardware_data = self.hardware_data(key)?;
         ctx.max_provisioning_retries = self.opts.max_provisioning_retries;
         let href = HostRef::new(&host, creds);
+        if let Some(hfs) = self.firmware_settings(key, &host, &href, false).await? {
+            ctx.firmware_settings_pending =
+                metal3_hostmodel::state::firmware_settings_pending(&hfs);
+            ctx.firmware_settings_changes = metal3_hostmodel::state::changed_settings(&hfs);
+        }
         let mut step = decide(&host, &ctx);
         while step.action != ProvisionerAction::None {
             if ctx.outcomes.len() >= MAX_ACTIONS_PER_PASS {
@@ -834,6 +928,10 @@ impl Inner {
         };
         let before = host.status.as_ref().map(|s| s.provisioning.state);
         let after = (!gone).then_some(step.status.provisioning.state);
+        if before == Some(ProvisioningState::Preparing) && after != before && !gone {
+            // Preparing wrote the settings: show what the firmware has now.
+            self.firmware_settings(key, &host, &href, true).await?;
+        }
         if busy(before) && !busy(after) {
             // A slot was freed: retry delayed hosts now rather than after
             // their backoff.
@@ -853,6 +951,103 @@ impl Inner {
             },
             performed: ctx.outcomes,
         })
+    }
+
+    /// The host's HostFirmwareSettings, its status first brought up to date
+    /// from the firmware when it was never read for the current spec (or
+    /// `force`), for registered hosts in a state where the settings matter.
+    /// A failed read is logged and leaves the status as it was.
+    async fn firmware_settings(
+        &self,
+        key: &ObjectKey,
+        host: &BareMetalHost,
+        href: &HostRef<'_>,
+        force: bool,
+    ) -> Result<Option<HostFirmwareSettings>, StoreError> {
+        let Some(st) = host.status.as_ref() else {
+            return Ok(None);
+        };
+        let registered = st.good_credentials.is_some()
+            && host.metadata.deletion_timestamp.is_none()
+            && matches!(
+                st.provisioning.state,
+                ProvisioningState::Preparing
+                    | ProvisioningState::Available
+                    | ProvisioningState::Ready
+                    | ProvisioningState::Provisioned
+                    | ProvisioningState::ExternallyProvisioned
+            );
+        if !registered {
+            return Ok(None);
+        }
+        let hfs_key = ObjectKey::new(HFS_KIND, &key.namespace, &key.name);
+        let hfs: HostFirmwareSettings = match self.store.get_as(&hfs_key) {
+            Ok(h) => h,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !force && metal3_hostmodel::state::firmware_settings_observed(&hfs) {
+            return Ok(Some(hfs));
+        }
+        // The generation the failed read was for: a spec edit retries at once.
+        let retry_key = ObjectKey::new(
+            HFS_KIND,
+            &key.namespace,
+            &format!("{}@{}", key.name, hfs.metadata.generation.unwrap_or(0)),
+        );
+        if !force
+            && lock(&self.queue)
+                .firmware_retry
+                .get(&retry_key)
+                .is_some_and(|at| *at > Instant::now())
+        {
+            return Ok(Some(hfs));
+        }
+        let current = match self.provisioner.firmware_settings(href).await {
+            Ok(c) => {
+                lock(&self.queue).firmware_retry.remove(&retry_key);
+                c
+            }
+            Err(e) => {
+                tracing::info!(host = %key, "cannot read firmware settings: {e}");
+                let mut q = lock(&self.queue);
+                // Bounded like own_writes: entries of gone hosts age out.
+                if q.firmware_retry.len() > 10_000 {
+                    let now = Instant::now();
+                    q.firmware_retry.retain(|_, at| *at > now);
+                }
+                q.firmware_retry
+                    .insert(retry_key, Instant::now() + FIRMWARE_RETRY);
+                return Ok(Some(hfs));
+            }
+        };
+        let status =
+            metal3_hostmodel::state::firmware_settings_status(&hfs, &current, &Time::now());
+        if hfs.status.as_ref() == Some(&status) {
+            return Ok(Some(hfs));
+        }
+        let encoded = serde_json::to_value(&status)
+            .map_err(|e| invalid(&hfs_key, format!("cannot encode status: {e}")))?;
+        let _gate = self.writing();
+        let v = crate::store::update_with_retry(
+            self.store.as_ref(),
+            &hfs_key,
+            Subresource::Status,
+            |o| {
+                if let Some(m) = o.as_object_mut() {
+                    m.insert("status".into(), encoded.clone());
+                }
+                Ok(())
+            },
+        );
+        match v {
+            Ok(v) => {
+                self.note_write(&v);
+                Ok(Some(crate::store::decode(&hfs_key, v)?))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     fn wake_delayed(&self) -> Result<(), StoreError> {
@@ -902,6 +1097,7 @@ impl Inner {
     ) -> Result<bool, StoreError> {
         let store = self.store.as_ref();
         if step.status_changed {
+            let _gate = self.writing();
             let status = serde_json::to_value(&step.status)
                 .map_err(|e| invalid(key, format!("cannot encode status: {e}")))?;
             let v = crate::store::update_with_retry(store, key, Subresource::Status, |obj| {
@@ -950,6 +1146,7 @@ impl Inner {
         let mut gone = false;
         if !remove_ann.is_empty() || !add_fin.is_empty() || !rm_fin.is_empty() || set_arch.is_some()
         {
+            let _gate = self.writing();
             let v = crate::store::update_with_retry(store, key, Subresource::Main, |obj| {
                 if let Some(m) = obj
                     .pointer_mut("/metadata/annotations")
@@ -1012,6 +1209,12 @@ impl Inner {
                 Err(e) => return Err(e),
             };
         }
+        if gone {
+            // The events belong to this host instance and go with it.
+            if let Some(uid) = host.metadata.uid.as_deref().filter(|u| !u.is_empty()) {
+                crate::events::delete_host_events(store, &key.namespace, uid)?;
+            }
+        }
         Ok(gone)
     }
 
@@ -1044,6 +1247,7 @@ impl Inner {
                 },
                 "spec": spec,
             });
+            let _gate = self.writing();
             match self.store.create(obj) {
                 Ok(v) => self.note_write(&v),
                 // Created concurrently: that is what we wanted.
@@ -1066,6 +1270,7 @@ impl Inner {
                 })
             });
         if !owned {
+            let _gate = self.writing();
             let v = crate::store::update_with_retry(
                 self.store.as_ref(),
                 &hup,
@@ -1093,6 +1298,7 @@ impl Inner {
             Err(e) => return Err(e),
         };
         if has_finalizer(&obj, finalizer) {
+            let _gate = self.writing();
             let r =
                 crate::store::update_with_retry(self.store.as_ref(), key, Subresource::Main, |o| {
                     meta_array(o, "finalizers", key)?.retain(|x| x.as_str() != Some(finalizer));
@@ -1105,8 +1311,9 @@ impl Inner {
             }
         }
         if delete {
+            let _gate = self.writing();
             match self.store.delete(key) {
-                Ok(_) => {}
+                Ok(DeleteOutcome::Deleted(v) | DeleteOutcome::Pending(v)) => self.note_write(&v),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),
             }
@@ -1133,6 +1340,7 @@ impl Inner {
             },
             "spec": { "hardware": hw },
         });
+        let _gate = self.writing();
         let v = self.store.create(obj)?;
         self.note_write(&v);
         Ok(())
@@ -1165,6 +1373,7 @@ impl Inner {
             return Ok(());
         }
         let owner = owner_ref(host);
+        let _gate = self.writing();
         let v =
             crate::store::update_with_retry(self.store.as_ref(), key, Subresource::Main, |o| {
                 let meta = o
@@ -1196,35 +1405,10 @@ impl Inner {
 
     /// Stores one event; failures are logged, never fatal for the pass.
     fn record_event(&self, host: &BareMetalHost, e: &metal3_hostmodel::state::Event) {
-        let now = Time::now();
-        let ns = host.metadata.namespace_or_default();
-        let obj = json!({
-            "apiVersion": "v1",
-            "kind": EVENT_KIND,
-            "metadata": {
-                "name": format!("{}.{}", host.metadata.name, uuid::Uuid::new_v4().simple()),
-                "namespace": ns,
-            },
-            "involvedObject": {
-                "apiVersion": metal3_hostmodel::API_VERSION,
-                "kind": HOST_KIND,
-                "name": host.metadata.name,
-                "namespace": ns,
-                "uid": host.metadata.uid.clone().unwrap_or_default(),
-            },
-            "reason": e.reason,
-            "message": e.message,
-            "type": match e.type_ { StepEventType::Normal => "Normal", StepEventType::Warning => "Warning" },
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-            "source": { "component": "metal3-baremetal-controller" },
-        });
-        match self.store.create(obj) {
-            Ok(v) => self.note_write(&v),
-            Err(err) => {
-                tracing::warn!(host = %host.metadata.name, "cannot record event {}: {err}", e.reason)
-            }
+        if let Err(err) =
+            crate::events::record(self.store.as_ref(), host, e, self.opts.events_per_host)
+        {
+            tracing::warn!(host = %host.metadata.name, "cannot record event {}: {err}", e.reason);
         }
     }
 }

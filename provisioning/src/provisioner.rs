@@ -11,7 +11,7 @@ use std::time::Duration;
 use metal3_bmc::Credentials;
 use metal3_hostmodel::annotations::RebootMode;
 use metal3_hostmodel::state::{
-    ActionOutcome, OutcomeData, Performed, PrepareData, ProvisionerAction,
+    ActionOutcome, CurrentFirmwareSettings, OutcomeData, Performed, PrepareData, ProvisionerAction,
 };
 use metal3_hostmodel::{AutomatedCleaningMode, BareMetalHost};
 
@@ -160,6 +160,17 @@ pub trait Provisioner: Send + Sync {
 
     /// Read the power state; data `PowerState(Option<bool>)`.
     fn update_hardware_state<'a>(&'a self, host: &'a HostRef<'a>) -> BoxFuture<'a, Outcome>;
+
+    /// The host's current firmware (BIOS) settings, with their rules when
+    /// the backend knows them (BMO's `GetFirmwareSettings`); the engine
+    /// keeps HostFirmwareSettings' status with it. A backend without
+    /// firmware settings keeps this default, which says so.
+    fn firmware_settings<'a>(
+        &'a self,
+        _host: &'a HostRef<'a>,
+    ) -> BoxFuture<'a, Result<CurrentFirmwareSettings, String>> {
+        Box::pin(async { Err("this provisioner does not read firmware settings".to_string()) })
+    }
 }
 
 /// Runs `action` on `provisioner` and wraps the result for

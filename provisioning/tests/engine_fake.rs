@@ -5,14 +5,14 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
 use metal3_hostmodel::annotations::RebootMode;
 use metal3_hostmodel::hardware::{HardwareDetails, Nic};
-use metal3_hostmodel::state::{OutcomeData, PrepareData};
+use metal3_hostmodel::state::{CurrentFirmwareSettings, OutcomeData, PrepareData};
 use metal3_hostmodel::{AutomatedCleaningMode, OperationalStatus};
 use metal3_provisioning::engine::{host_events, Engine, EngineOptions};
 use metal3_provisioning::provisioner::{HostRef, Outcome, Provisioner};
@@ -28,6 +28,10 @@ struct Fake {
     provision_polls: Mutex<HashMap<String, u32>>,
     /// Hosts whose provisioning never finishes.
     hold: Mutex<HashSet<String>>,
+    /// Every host's BIOS settings.
+    bios: Mutex<BTreeMap<String, String>>,
+    /// Settings asked for by each prepare call.
+    prepared: Mutex<Vec<BTreeMap<String, String>>>,
 }
 
 impl Fake {
@@ -67,9 +71,32 @@ impl Provisioner for Fake {
             details: Some(Box::new(hw)),
         }))
     }
-    fn prepare<'a>(&'a self, h: &'a HostRef<'a>, _: &'a PrepareData) -> BoxFuture<'a, Outcome> {
+    fn prepare<'a>(&'a self, h: &'a HostRef<'a>, d: &'a PrepareData) -> BoxFuture<'a, Outcome> {
         self.call(h, "prepare");
+        if d.firmware_settings {
+            self.prepared
+                .lock()
+                .unwrap()
+                .push(d.target_firmware_settings.clone());
+            self.bios
+                .lock()
+                .unwrap()
+                .extend(d.target_firmware_settings.clone());
+            return ready(Outcome::done().with_data(OutcomeData::Started(true)));
+        }
         ready(Outcome::done().with_data(OutcomeData::Started(false)))
+    }
+    fn firmware_settings<'a>(
+        &'a self,
+        _: &'a HostRef<'a>,
+    ) -> BoxFuture<'a, Result<CurrentFirmwareSettings, String>> {
+        let settings = self.bios.lock().unwrap().clone();
+        Box::pin(async move {
+            Ok(CurrentFirmwareSettings {
+                settings,
+                schema: None,
+            })
+        })
     }
     fn service<'a>(&'a self, h: &'a HostRef<'a>, _: bool) -> BoxFuture<'a, Outcome> {
         self.call(h, "service");
@@ -333,4 +360,196 @@ async fn missing_secret_is_a_registration_error_until_created() {
     engine.run_until(stop).await.unwrap();
     creator.await.unwrap();
     assert!(fake.count("default/h0", "register") >= 1);
+}
+
+fn event_objects(store: &dyn Store) -> Vec<serde_json::Value> {
+    store.list("Event", None, None).unwrap().items
+}
+
+#[tokio::test]
+async fn events_go_with_the_host_and_a_recreated_host_starts_afresh() {
+    let (store, _fake, engine) = setup(opts(), &["h0"]);
+    engine
+        .run_hosts_until_settled(&keys(&["h0"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let first = host_events(store.as_ref(), "default", "h0").unwrap();
+    let reasons: Vec<&str> = first.iter().map(|e| e.reason.as_str()).collect();
+    assert!(reasons.contains(&"Registered"), "{reasons:?}");
+    let old_uid = get_host(store.as_ref(), "h0")
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+
+    // Deleted through the engine: deprovision/delete, then the events go.
+    store.delete(&host_key("h0")).unwrap();
+    engine
+        .run_hosts_until_settled(&keys(&["h0"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(get_host(store.as_ref(), "h0").is_none());
+    assert!(
+        event_objects(store.as_ref()).is_empty(),
+        "events left behind: {:?}",
+        event_objects(store.as_ref())
+    );
+
+    // Same name again: a new instance with only its own events.
+    store.create(host("h0", ADDR, json!({}))).unwrap();
+    engine
+        .run_hosts_until_settled(&keys(&["h0"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let new_uid = get_host(store.as_ref(), "h0")
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    assert_ne!(new_uid, old_uid);
+    let again = host_events(store.as_ref(), "default", "h0").unwrap();
+    assert_eq!(
+        again.iter().map(|e| &e.reason).collect::<Vec<_>>(),
+        first.iter().map(|e| &e.reason).collect::<Vec<_>>()
+    );
+    assert!(event_objects(store.as_ref())
+        .iter()
+        .all(|e| e["involvedObject"]["uid"] == json!(new_uid)));
+}
+
+#[tokio::test]
+async fn events_of_hosts_removed_behind_the_engines_back_are_deleted() {
+    let (store, _fake, engine) = setup(opts(), &["h0", "h1"]);
+    engine
+        .run_hosts_until_settled(&keys(&["h0", "h1"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let uid = |n: &str| get_host(store.as_ref(), n).unwrap().metadata.uid.unwrap();
+    let (uid0, uid1) = (uid("h0"), uid("h1"));
+    let count = |u: &str| {
+        event_objects(store.as_ref())
+            .iter()
+            .filter(|e| e["involvedObject"]["uid"] == json!(u))
+            .count()
+    };
+    assert!(count(&uid0) > 0 && count(&uid1) > 0);
+    // h0 removed while no engine runs (finalizer taken off by hand).
+    edit_host(store.as_ref(), "h0", |v| {
+        v["metadata"]["finalizers"] = json!([]);
+    });
+    store.delete(&host_key("h0")).unwrap();
+    // The controller sweeps at start; h1 removed while it runs goes too.
+    let s = store.clone();
+    let u1 = uid1.clone();
+    let stop = async move {
+        wait_for(20, "h0's events swept", || count(&uid0) == 0).await;
+        edit_host(s.as_ref(), "h1", |v| {
+            v["metadata"]["finalizers"] = json!([]);
+        });
+        s.delete(&host_key("h1")).unwrap();
+        wait_for(20, "h1's events deleted", || {
+            event_objects(s.as_ref())
+                .iter()
+                .all(|e| e["involvedObject"]["uid"] != json!(u1))
+        })
+        .await;
+    };
+    engine.run_until(stop).await.unwrap();
+    assert!(event_objects(store.as_ref()).is_empty());
+}
+
+fn condition(hfs: &serde_json::Value, t: &str) -> (String, String) {
+    let c = hfs["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == t)
+        .unwrap_or_else(|| panic!("no {t} condition in {hfs}"));
+    (
+        c["status"].as_str().unwrap().to_string(),
+        c["message"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[tokio::test]
+async fn firmware_settings_are_read_validated_and_applied_by_preparing() {
+    let (store, fake, engine) = setup(opts(), &["h0"]);
+    fake.bios.lock().unwrap().extend([
+        ("ProcTurboMode".to_string(), "Enabled".to_string()),
+        ("NumCores".to_string(), "10".to_string()),
+    ]);
+    engine
+        .run_hosts_until_settled(&keys(&["h0"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(state(store.as_ref(), "h0"), "available");
+    let hfs_key = ObjectKey::new("HostFirmwareSettings", "default", "h0");
+    let hfs = store.get(&hfs_key).unwrap();
+    assert_eq!(hfs["status"]["settings"]["ProcTurboMode"], "Enabled");
+    assert_eq!(condition(&hfs, "ChangeDetected").0, "False");
+    assert_eq!(condition(&hfs, "Valid").0, "True");
+    assert!(fake.prepared.lock().unwrap().is_empty());
+
+    // An unknown setting: Valid=False with the reason, nothing applied.
+    metal3_provisioning::store::update_with_retry(
+        store.as_ref(),
+        &hfs_key,
+        metal3_provisioning::store::Subresource::Main,
+        |v| {
+            v["spec"]["settings"] = json!({"NoSuchKnob": "On"});
+            Ok(())
+        },
+    )
+    .unwrap();
+    engine
+        .run_hosts_until_settled(&keys(&["h0"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let hfs = store.get(&hfs_key).unwrap();
+    let (valid, message) = condition(&hfs, "Valid");
+    assert_eq!(valid, "False");
+    assert!(
+        message.contains("Setting NoSuchKnob is invalid"),
+        "{message}"
+    );
+    assert_eq!(state(store.as_ref(), "h0"), "available");
+    assert!(fake.prepared.lock().unwrap().is_empty());
+
+    // A valid change: preparing writes only what differs, then the status
+    // shows the firmware's new value and no pending change.
+    metal3_provisioning::store::update_with_retry(
+        store.as_ref(),
+        &hfs_key,
+        metal3_provisioning::store::Subresource::Main,
+        |v| {
+            v["spec"]["settings"] = json!({"ProcTurboMode": "Disabled", "NumCores": 10});
+            Ok(())
+        },
+    )
+    .unwrap();
+    engine
+        .run_hosts_until_settled(&keys(&["h0"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        *fake.prepared.lock().unwrap(),
+        [BTreeMap::from([(
+            "ProcTurboMode".to_string(),
+            "Disabled".to_string()
+        )])]
+    );
+    assert_eq!(state(store.as_ref(), "h0"), "available");
+    let hfs = store.get(&hfs_key).unwrap();
+    assert_eq!(hfs["status"]["settings"]["ProcTurboMode"], "Disabled");
+    assert_eq!(condition(&hfs, "ChangeDetected").0, "False");
+    assert_eq!(condition(&hfs, "Valid").0, "True");
+    let reasons: Vec<String> = host_events(store.as_ref(), "default", "h0")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.reason)
+        .collect();
+    assert!(
+        reasons.contains(&"PreparationStarted".to_string()),
+        "{reasons:?}"
+    );
 }

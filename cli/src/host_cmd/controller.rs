@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use metal3_provisioning::engine::{default_concurrency, default_provisioning_limit, EngineOptions};
-use metal3_provisioning::store::Store;
+use metal3_provisioning::store::{SqliteOptions, Store};
 
 use crate::store_cmd::{StoreOpts, VerbResult};
 
@@ -49,7 +49,12 @@ pub fn run(args: ControllerArgs) -> VerbResult {
         store: args.store,
         namespace: "default".to_string(),
     };
-    let store: Arc<dyn Store> = Arc::new(opts.open()?);
+    // No memory-mapped reads: the controller reads every host over time,
+    // and mapped pages would keep the whole store file in its RSS.
+    let store: Arc<dyn Store> = Arc::new(opts.open_with(SqliteOptions {
+        mmap_size: 0,
+        ..SqliteOptions::default()
+    })?);
     let options = EngineOptions {
         concurrency: args
             .concurrency

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use metal3_hostmodel::Time;
+use metal3_provisioning::events;
 use metal3_provisioning::store::{ObjectKey, Store, StoreError};
 use serde::Deserialize;
 use serde_json::Value;
@@ -34,7 +35,7 @@ pub fn run(args: DescribeArgs) -> VerbResult {
     if !info.owns(&obj) {
         return Err(StoreError::NotFound { key }.into());
     }
-    let events = events_of(&store, &key)?;
+    let events = events_of(&store, &obj)?;
     let extra = match info.ext.and_then(|e| e.describe) {
         Some(f) => f(&store, &obj)?,
         None => String::new(),
@@ -45,10 +46,6 @@ pub fn run(args: DescribeArgs) -> VerbResult {
     );
     Ok(ExitCode::SUCCESS)
 }
-
-/// Kind of the event objects the reconcile engine records (Kubernetes
-/// `core/v1` Event shape, `involvedObject` naming the object).
-pub const EVENT_KIND: &str = "Event";
 
 /// One stored event, just the fields `describe` shows.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -63,9 +60,12 @@ pub struct EventRow {
     pub message: String,
     /// When it last happened (RFC 3339).
     pub last_timestamp: Option<String>,
+    /// When it first happened (RFC 3339), for repeated events.
+    pub first_timestamp: Option<String>,
+    /// How many times it happened in a row (0 or 1: once).
+    pub count: u64,
     /// The reporting component.
     pub source: EventSource,
-    involved_object: InvolvedObject,
 }
 
 /// Who reported an event.
@@ -76,26 +76,48 @@ pub struct EventSource {
     pub component: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-struct InvolvedObject {
-    kind: String,
-    name: String,
+/// The events about this instance of the object (its uid: a re-created
+/// object of the same name does not show its predecessor's), oldest first.
+fn events_of(store: &dyn Store, obj: &Value) -> Result<Vec<EventRow>, StoreError> {
+    let uid = obj
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let namespace = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    if uid.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(events::events_of_uid(store, namespace, uid)?
+        .into_iter()
+        .map(|e| EventRow {
+            type_: e.type_,
+            reason: e.reason,
+            message: e.message,
+            last_timestamp: Some(e.last_time),
+            first_timestamp: Some(e.first_time),
+            count: e.count,
+            source: EventSource {
+                component: events::EVENT_SOURCE.to_string(),
+            },
+        })
+        .collect())
 }
 
-/// The events about `key`, oldest first (the store lists them in name
-/// order; the engine's names are not time-ordered, so sort by time).
-fn events_of(store: &dyn Store, key: &ObjectKey) -> Result<Vec<EventRow>, StoreError> {
-    let mut out: Vec<EventRow> = Vec::new();
-    store.list_with(EVENT_KIND, Some(&key.namespace), None, &mut |o| {
-        let e: EventRow = o.decode()?;
-        if e.involved_object.kind == key.kind && e.involved_object.name == key.name {
-            out.push(e);
-        }
-        Ok(())
-    })?;
-    out.sort_by(|a, b| a.last_timestamp.cmp(&b.last_timestamp));
-    Ok(out)
+/// kubectl's event age: `5s`, or `5s (x3 over 10m)` for a repeated event.
+fn age_column(e: &EventRow, now: i64) -> String {
+    let last = super::get::age(e.last_timestamp.as_deref(), now);
+    if e.count > 1 {
+        let first = super::get::age(
+            e.first_timestamp.as_deref().or(e.last_timestamp.as_deref()),
+            now,
+        );
+        format!("{last} (x{} over {first})", e.count)
+    } else {
+        last
+    }
 }
 
 /// The events section, laid out like kubectl's.
@@ -113,7 +135,7 @@ fn events_section(out: &mut String, events: &[EventRow], now: i64) {
         rows.push([
             e.type_.clone(),
             e.reason.clone(),
-            super::get::age(e.last_timestamp.as_deref(), now),
+            age_column(e, now),
             e.source.component.clone(),
             e.message.clone(),
         ]);
@@ -469,12 +491,16 @@ mod tests {
                 "2026-01-01T00:00:00Z",
                 "Registered new host",
             ),
-            ev(
-                "Warning",
-                "PowerOnFailed",
-                "2026-01-01T00:09:55Z",
-                "BMC timed out",
-            ),
+            EventRow {
+                first_timestamp: Some("2026-01-01T00:05:00Z".into()),
+                count: 3,
+                ..ev(
+                    "Warning",
+                    "PowerOnFailed",
+                    "2026-01-01T00:09:55Z",
+                    "BMC timed out",
+                )
+            },
         ];
         let text = describe(
             &json!({"kind": "DataImage", "metadata": {"name": "d"}}),
@@ -486,10 +512,10 @@ mod tests {
             tail,
             [
                 "Events:",
-                "  Type     Reason         Age   From                         Message",
-                "  ----     ------         ----  ----                         -------",
-                "  Normal   Registered     10m   metal3-baremetal-controller  Registered new host",
-                "  Warning  PowerOnFailed  5s    metal3-baremetal-controller  BMC timed out",
+                "  Type     Reason         Age              From                         Message",
+                "  ----     ------         ----             ----                         -------",
+                "  Normal   Registered     10m              metal3-baremetal-controller  Registered new host",
+                "  Warning  PowerOnFailed  5s (x3 over 5m)  metal3-baremetal-controller  BMC timed out",
             ]
         );
     }

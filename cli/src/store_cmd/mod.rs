@@ -13,7 +13,7 @@ pub mod get;
 use std::path::PathBuf;
 
 use clap::Args;
-use metal3_provisioning::store::SqliteStore;
+use metal3_provisioning::store::{SqliteOptions, SqliteStore};
 
 /// Result of a store verb: the exit code, or an error printed as `error: ...`.
 pub type VerbResult = Result<std::process::ExitCode, Box<dyn std::error::Error>>;
@@ -69,6 +69,14 @@ impl StoreOpts {
     /// Opens (creating if needed) the store; a missing parent directory is
     /// created with mode 0700 because the store holds BMC credentials.
     pub fn open(&self) -> Result<SqliteStore, Box<dyn std::error::Error>> {
+        self.open_with(SqliteOptions::default())
+    }
+
+    /// [`StoreOpts::open`] with store tuning (the controller's differs).
+    pub fn open_with(
+        &self,
+        options: SqliteOptions,
+    ) -> Result<SqliteStore, Box<dyn std::error::Error>> {
         let path = self.path()?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
@@ -80,7 +88,7 @@ impl StoreOpts {
                     .map_err(|e| fail(format!("store directory {}: {e}", dir.display())))?;
             }
         }
-        Ok(SqliteStore::open(&path)?)
+        Ok(SqliteStore::open_with(&path, options)?)
     }
 }
 

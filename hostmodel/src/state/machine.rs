@@ -911,6 +911,11 @@ impl Run<'_> {
             actual_raid,
             root_device_hints: target.root_device_hints.clone(),
             firmware_settings: hfs,
+            target_firmware_settings: if hfs {
+                self.ctx.firmware_settings_changes.clone()
+            } else {
+                Default::default()
+            },
             firmware_components: hfc,
         })))?;
         if let Some(r) = transient("error preparing host: ", &p.outcome) {

@@ -12,6 +12,7 @@
 
 mod backoff;
 mod conditions;
+mod firmware;
 mod machine;
 mod profile;
 
@@ -19,6 +20,11 @@ use std::time::Duration;
 
 pub use backoff::{backoff, MAX_BACKOFF_COUNT};
 pub use conditions::{compute_conditions, ConditionInputs};
+pub use firmware::{
+    changed_settings, firmware_settings_observed, firmware_settings_pending,
+    firmware_settings_status, invalid_settings, CurrentFirmwareSettings, CHANGE_DETECTED,
+    REASON_CONFIGURATION_ERROR, REASON_SUCCESS, VALID,
+};
 pub use machine::decide;
 pub use profile::{profile_hints, profile_name, root_device_hints, DEFAULT_PROFILE};
 
@@ -146,8 +152,12 @@ pub struct Context {
     pub hardware_data: Option<HardwareDetails>,
     /// Provisioning retry limit (0 = unlimited).
     pub max_provisioning_retries: u32,
-    /// HostFirmwareSettings has a valid pending change.
+    /// HostFirmwareSettings has a valid pending change
+    /// ([`firmware_settings_pending`]).
     pub firmware_settings_pending: bool,
+    /// The HostFirmwareSettings values to write when preparing: the
+    /// `spec.settings` that differ from `status.settings` ([`changed_settings`]).
+    pub firmware_settings_changes: std::collections::BTreeMap<String, String>,
     /// HostFirmwareComponents has a valid pending change.
     pub firmware_components_pending: bool,
     /// Spec of the same-named HostUpdatePolicy, if any (enables servicing).
@@ -170,6 +180,7 @@ impl Context {
             hardware_data: None,
             max_provisioning_retries: DEFAULT_MAX_PROVISIONING_RETRIES,
             firmware_settings_pending: false,
+            firmware_settings_changes: Default::default(),
             firmware_components_pending: false,
             host_update_policy: None,
             health: None,
@@ -273,6 +284,9 @@ pub struct PrepareData {
     pub root_device_hints: Option<RootDeviceHints>,
     /// Apply pending HostFirmwareSettings.
     pub firmware_settings: bool,
+    /// The HostFirmwareSettings values to write (name → value as text) when
+    /// `firmware_settings` (BMO's `TargetFirmwareSettings`).
+    pub target_firmware_settings: std::collections::BTreeMap<String, String>,
     /// Apply pending HostFirmwareComponents.
     pub firmware_components: bool,
 }

@@ -463,6 +463,16 @@ pub trait Store: Send + Sync {
     /// Events with a revision greater than `since`, oldest first.
     fn watch(&self, since: u64) -> Result<Vec<WatchEvent>>;
 
+    /// The `limit` oldest events with a revision greater than `since`: a
+    /// reader that fell far behind takes the feed in bounded batches instead
+    /// of holding every changed object at once. The default reads the whole
+    /// feed first; backends override it to read only the batch.
+    fn watch_limited(&self, since: u64, limit: usize) -> Result<Vec<WatchEvent>> {
+        let mut events = self.watch(since)?;
+        events.truncate(limit);
+        Ok(events)
+    }
+
     /// Resolves with the current revision once it is greater than `since`,
     /// including changes made by other processes.
     fn wait_for_change(&self, since: u64) -> BoxFuture<'_, Result<u64>>;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use metal3_hostmodel::annotations::RebootMode;
-use metal3_hostmodel::state::PrepareData;
+use metal3_hostmodel::state::{ActionOutcome, CurrentFirmwareSettings, PrepareData};
 use metal3_hostmodel::AutomatedCleaningMode;
 use tokio::sync::OnceCell;
 
@@ -67,6 +67,23 @@ macro_rules! delegate {
 }
 
 impl Provisioner for LazyIronicProvisioner {
+    fn firmware_settings<'a>(
+        &'a self,
+        host: &'a HostRef<'a>,
+    ) -> BoxFuture<'a, Result<CurrentFirmwareSettings, String>> {
+        Box::pin(async move {
+            match self.get().await {
+                Ok(p) => p.firmware_settings(host).await,
+                Err(o) => Err(match o.outcome {
+                    ActionOutcome::Error { message, .. } | ActionOutcome::Failed { message } => {
+                        message
+                    }
+                    other => format!("{other:?}"),
+                }),
+            }
+        })
+    }
+
     fn register<'a>(
         &'a self,
         host: &'a HostRef<'a>,

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use metal3_bmc::address::BmcAddress;
 use metal3_hostmodel::annotations::RebootMode;
-use metal3_hostmodel::state::{ActionOutcome, OutcomeData, PrepareData};
+use metal3_hostmodel::other::SettingSchema;
+use metal3_hostmodel::state::{ActionOutcome, CurrentFirmwareSettings, OutcomeData, PrepareData};
 use metal3_hostmodel::{
     AutomatedCleaningMode, BareMetalHost, BootMode, Image, InspectionMode, ProvisioningState,
     RootDeviceHints,
@@ -1389,7 +1390,54 @@ impl IronicProvisioner {
     }
 }
 
+impl IronicProvisioner {
+    /// `GET /v1/nodes/{id}/bios?detail=true`: values and, when Ironic
+    /// has them, each setting's rules (same snake_case names as a
+    /// FirmwareSchema entry).
+    async fn do_firmware_settings(
+        &self,
+        h: &HostRef<'_>,
+    ) -> Result<CurrentFirmwareSettings, String> {
+        let n = self.node(h).await.map_err(|o| match o.outcome {
+            ActionOutcome::Failed { message } | ActionOutcome::Error { message, .. } => message,
+            other => format!("{other:?}"),
+        })?;
+        let list = self
+            .client
+            .bios_settings(&n.uuid, true)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = CurrentFirmwareSettings::default();
+        let mut schema = std::collections::BTreeMap::new();
+        for item in list {
+            let Some(name) = item.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let value = match item.get("value") {
+                Some(Value::String(s)) => s.clone(),
+                None | Some(Value::Null) => String::new(),
+                Some(other) => other.to_string(),
+            };
+            if let Ok(rule) = serde_json::from_value::<SettingSchema>(item.clone()) {
+                if rule.attribute_type.is_some() {
+                    schema.insert(name.to_string(), rule);
+                }
+            }
+            out.settings.insert(name.to_string(), value);
+        }
+        out.schema = (!schema.is_empty()).then_some(schema);
+        Ok(out)
+    }
+}
+
 impl Provisioner for IronicProvisioner {
+    fn firmware_settings<'a>(
+        &'a self,
+        host: &'a HostRef<'a>,
+    ) -> BoxFuture<'a, Result<CurrentFirmwareSettings, String>> {
+        Box::pin(self.do_firmware_settings(host))
+    }
+
     fn register<'a>(
         &'a self,
         host: &'a HostRef<'a>,

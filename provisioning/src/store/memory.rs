@@ -185,6 +185,10 @@ impl Store for MemoryStore {
     }
 
     fn watch(&self, since: u64) -> Result<Vec<WatchEvent>> {
+        self.watch_limited(since, usize::MAX)
+    }
+
+    fn watch_limited(&self, since: u64, limit: usize) -> Result<Vec<WatchEvent>> {
         let state = self.lock();
         if since < state.compacted {
             return Err(StoreError::Expired {
@@ -196,6 +200,7 @@ impl Store for MemoryStore {
             .events
             .iter()
             .filter(|e| e.revision > since)
+            .take(limit)
             .cloned()
             .collect())
     }

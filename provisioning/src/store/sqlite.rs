@@ -78,6 +78,15 @@ pub struct SqliteOptions {
     pub poll_interval: Duration,
     /// Events kept for [`Store::watch`]; older ones are deleted.
     pub event_history: u64,
+    /// Bytes of the file SQLite maps into memory for reads (0 = none).
+    /// Mapped reads spare a copy per page, which helps a short process
+    /// listing thousands of objects; but every page read through the map
+    /// stays in the process's resident set, so a long-running process that
+    /// reads the whole store (a controller) ends up with the whole file in
+    /// its RSS. Such a process sets 0: pages then go through SQLite's
+    /// bounded page cache, and the kernel's page cache (shared, not
+    /// counted in the process) keeps the file warm.
+    pub mmap_size: u64,
 }
 
 impl Default for SqliteOptions {
@@ -86,6 +95,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(10),
             poll_interval: Duration::from_millis(100),
             event_history: 10_000,
+            mmap_size: 256 << 20,
         }
     }
 }
@@ -484,10 +494,13 @@ fn connect(path: &Path, display: &str, options: &SqliteOptions) -> Result<Connec
             reason: format!("cannot enable WAL journal mode (it stayed {mode})"),
         });
     }
-    // Memory-mapped reads spare a copy per page when listing thousands of
-    // objects; 256 MiB is an address-space reservation, not memory used.
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;")
-        .map_err(err("set synchronous"))?;
+    // See `SqliteOptions::mmap_size`; the size is an address-space
+    // reservation, pages count once they are read.
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = NORMAL; PRAGMA mmap_size = {};",
+        options.mmap_size
+    ))
+    .map_err(err("set synchronous and mmap_size"))?;
     Ok(conn)
 }
 
@@ -700,6 +713,12 @@ impl Store for SqliteStore {
     }
 
     fn watch(&self, since: u64) -> Result<Vec<WatchEvent>> {
+        self.watch_limited(since, usize::MAX)
+    }
+
+    fn watch_limited(&self, since: u64, limit: usize) -> Result<Vec<WatchEvent>> {
+        // SQLite reads a negative LIMIT as "no limit".
+        let limit = i64::try_from(limit).unwrap_or(-1);
         let mut conn = lock(&self.conn);
         let tx = conn.transaction().map_err(self.db_err("watch"))?;
         let compacted = read_meta(&tx, "compacted").map_err(self.db_err("watch"))?;
@@ -709,10 +728,10 @@ impl Store for SqliteStore {
         let rows: Vec<(i64, String, ObjectKey, String)> = tx
             .prepare_cached(
                 "SELECT revision, type, kind, namespace, name, body FROM events
-                 WHERE revision > ?1 ORDER BY revision",
+                 WHERE revision > ?1 ORDER BY revision LIMIT ?2",
             )
             .and_then(|mut st| {
-                st.query_map(params![since as i64], |r| {
+                st.query_map(params![since as i64, limit], |r| {
                     let key = ObjectKey {
                         kind: r.get(2)?,
                         namespace: r.get(3)?,
