@@ -3,7 +3,8 @@ as metal3-rs's Ironic provisioner, written with Ironic's own client library
 (python-ironicclient), as an operator's script would drive it.
 
 usage: python ironicclient_flow.py URL HOSTS PREFIX WORKERS POLL_SECONDS
-prints one JSON line: phase wall times and API requests sent.
+prints one JSON line per phase (its wall time), then waits for a line on
+stdin before the next; at the end one JSON line with the API requests sent.
 """
 
 import json
@@ -108,19 +109,19 @@ def delete(uuid):
     c.node.delete(uuid)
 
 
-out = {}
+def phase(name, fn, items):
+    """Runs one phase; reports it and waits for the bench's go-ahead (so
+    the bench can read Ironic's request log and CPU time between phases)."""
+    t = time.monotonic()
+    result = list(pool.map(fn, items))
+    print(json.dumps({"phase": name, "secs": time.monotonic() - t}), flush=True)
+    sys.stdin.readline()
+    return result
+
+
 with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-    t = time.monotonic()
-    uuids = list(pool.map(enrol, range(HOSTS)))
-    out["enrol_s"] = time.monotonic() - t
-    t = time.monotonic()
-    list(pool.map(provision, enumerate(uuids)))
-    out["provision_s"] = time.monotonic() - t
-    t = time.monotonic()
-    list(pool.map(deprovision, uuids))
-    out["deprovision_s"] = time.monotonic() - t
-    t = time.monotonic()
-    list(pool.map(delete, uuids))
-    out["delete_s"] = time.monotonic() - t
-out["requests"] = requests_sent
-print(json.dumps(out))
+    uuids = phase("enrol", enrol, range(HOSTS))
+    phase("provision", provision, enumerate(uuids))
+    phase("deprovision", deprovision, uuids)
+    phase("delete", delete, uuids)
+print(json.dumps({"requests": requests_sent}), flush=True)

@@ -642,3 +642,99 @@ async fn live_iso_asks_ironic_for_a_ramdisk_deploy_without_a_config_drive() {
         st.error_message
     );
 }
+
+/// `online: false` on a provisioned host is a soft power off in Ironic
+/// (Metal³'s default reboot mode), not a hard one: Ironic's own log line
+/// for the power action is the witness.
+#[tokio::test]
+async fn online_false_powers_a_provisioned_node_off_softly() {
+    let ironic = shared_ironic();
+    let url = ironic.url();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let p = provisioner(&url, store.clone(), fake_hardware()).await;
+    let e = engine(store.clone(), p.clone());
+    add_fake_host(store.as_ref(), "soft-0", "52:54:00:10:00:21", json!({}));
+    settle(&e, "soft-0").await;
+    edit_host(store.as_ref(), "soft-0", |v| {
+        v["spec"]["image"] = image();
+        v["spec"]["online"] = json!(true);
+    });
+    settle(&e, "soft-0").await;
+    assert_eq!(state(store.as_ref(), "soft-0"), "provisioned");
+    let node = raw_node(&url, &node_name("soft-0")).await.unwrap();
+    assert_eq!(node["power_state"], "power on");
+    let uuid = node["uuid"].as_str().unwrap().to_string();
+
+    edit_host(store.as_ref(), "soft-0", |v| {
+        v["spec"]["online"] = json!(false);
+    });
+    settle(&e, "soft-0").await;
+    let h = get_host(store.as_ref(), "soft-0").unwrap();
+    let st = h.status.unwrap();
+    assert!(!st.powered_on, "{st:?}");
+    assert_eq!(st.provisioning.state.as_str(), "provisioned", "image kept");
+    let node = raw_node(&url, &uuid).await.unwrap();
+    assert_eq!(node["power_state"], "power off");
+    assert_eq!(node["provision_state"], "active");
+    let log = std::fs::read_to_string(ironic.conf.with_file_name("ironic.log")).unwrap();
+    let actions: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains(&format!(
+                "Successfully set node {uuid} power state to power off"
+            ))
+        })
+        .collect();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert!(
+        actions[0].contains("by soft power off"),
+        "a hard power off: {}",
+        actions[0]
+    );
+}
+
+/// `customDeploy` asks Ironic for the `custom-agent` deploy interface with
+/// the method as a deploy step. This Ironic cannot run an agent deployment
+/// (no API URL for an agent is configured), so its deployment fails in
+/// Ironic: the node's `last_error` reaches the host's errorMessage with
+/// the node name, and the host settles in error.
+#[tokio::test]
+async fn custom_deploy_uses_custom_agent_and_a_deploy_failure_reaches_the_host() {
+    let url = shared_ironic().url();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let p = provisioner(&url, store.clone(), fake_hardware()).await;
+    let e = engine(store.clone(), p.clone());
+    // Cleaning, like the deployment, would need the agent here.
+    add_fake_host(
+        store.as_ref(),
+        "cd-0",
+        "52:54:00:10:00:22",
+        json!({"automatedCleaningMode": "disabled"}),
+    );
+    settle(&e, "cd-0").await;
+    assert_eq!(state(store.as_ref(), "cd-0"), "available");
+    edit_host(store.as_ref(), "cd-0", |v| {
+        v["spec"]["customDeploy"] = json!({"method": "install_great_os"});
+        v["spec"]["online"] = json!(true);
+    });
+    settle(&e, "cd-0").await;
+
+    let node = raw_node(&url, &node_name("cd-0")).await.unwrap();
+    assert_eq!(node["deploy_interface"], "custom-agent", "{node}");
+    assert_eq!(node["provision_state"], "deploy failed", "{node}");
+    assert!(
+        node["instance_info"].get("image_source").is_none(),
+        "{node}"
+    );
+    let last_error = node["last_error"].as_str().expect("Ironic's last_error");
+    assert!(!last_error.is_empty());
+    let st = get_host(store.as_ref(), "cd-0").unwrap().status.unwrap();
+    assert_eq!(st.provisioning.state.as_str(), "provisioning");
+    assert_eq!(st.operational_status, OperationalStatus::Error);
+    assert!(
+        st.error_message
+            .contains(&format!("node default~cd-0: {last_error}")),
+        "{}",
+        st.error_message
+    );
+}

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use super::client::{
     patch_add, patch_remove, IronicClient, IronicError, Microversion, Node, PowerTarget,
-    ProvisionTarget,
+    ProvisionTarget, NODE_STATE_FIELDS,
 };
 use super::configdrive::{self, SecretSource};
 use super::mapping::{
@@ -91,9 +91,69 @@ pub struct IronicProvisioner {
     recent: Mutex<HashMap<String, (Instant, Node)>>,
     /// `(node UUID, MAC)` pairs whose port was seen or created.
     ports_seen: Mutex<HashSet<(String, String)>>,
+    /// Node UUID → hash of the `driver_info` we last wrote to it: Ironic
+    /// masks passwords, so a credentials change cannot be compared with
+    /// the node, and without this every pass flagged as "credentials
+    /// changed" would rewrite the node.
+    driver_info_sent: Mutex<HashMap<String, u64>>,
     /// The last node list for capacity checks: every host in a busy state
     /// asks each pass, and one list serves them all for a poll interval.
     busy_nodes: tokio::sync::Mutex<Option<(Instant, Vec<Node>)>>,
+    /// Node UUID → (our writes in flight, when the last one finished):
+    /// a list sent before a write finished must not answer for that node.
+    writes: Mutex<HashMap<String, (usize, Instant)>>,
+    /// Node UUID → when a pass last read it (how many hosts are polling).
+    reads: Mutex<HashMap<String, Instant>>,
+    /// One node list answering the polls of many hosts (see
+    /// [`IronicProvisioner::listed_unchanged`]).
+    bulk: tokio::sync::Mutex<Option<NodeList>>,
+    /// Node UUID → the node as last read in full, and when.
+    full: Mutex<HashMap<String, (Instant, Node)>>,
+}
+
+/// How long a full read of a node may stand in for a GET while a node
+/// list shows its state unchanged (its configuration fields, which only
+/// writes change, are then re-read at least this often).
+const FULL_READ_REUSE: Duration = Duration::from_secs(30);
+
+/// The list entry shows the node exactly as the full read did.
+fn unchanged(listed: &Node, full: &Node) -> bool {
+    listed.provision_state == full.provision_state
+        && listed.target_provision_state == full.target_provision_state
+        && listed.power_state == full.power_state
+        && listed.target_power_state == full.target_power_state
+        && listed.maintenance == full.maintenance
+        && listed.fault == full.fault
+        && listed.last_error == full.last_error
+        && listed.maintenance_reason == full.maintenance_reason
+}
+
+/// A list of every node's state fields ([`NODE_STATE_FIELDS`]) and when
+/// its request was sent.
+struct NodeList {
+    sent: Instant,
+    nodes: HashMap<String, Node>,
+}
+
+/// Polling hosts from which one list of all nodes replaces their GETs.
+const BULK_MIN_POLLING: usize = 8;
+
+/// Marks a write of ours to a node in flight until dropped: reads of that
+/// node skip node lists sent before it finished.
+#[must_use = "hold the guard until the write has finished"]
+struct WriteGuard<'a> {
+    p: &'a IronicProvisioner,
+    uuid: String,
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        let mut w = self.p.writes();
+        if let Some(e) = w.get_mut(&self.uuid) {
+            e.0 = e.0.saturating_sub(1);
+            e.1 = Instant::now();
+        }
+    }
 }
 
 /// Ironic provision states the code matches on (reference §6.3).
@@ -156,6 +216,34 @@ fn api_outcome(node: &str, what: &str, e: &IronicError) -> Outcome {
     }
 }
 
+/// Ironic states in which register also configures the node (the others
+/// are busy, or not yet verified).
+fn configurable(n: &Node) -> bool {
+    !matches!(
+        n.provision_state.as_str(),
+        st::ENROLL
+            | st::VERIFYING
+            | st::CLEANING
+            | st::CLEAN_WAIT
+            | st::DEPLOYING
+            | st::WAIT_CALLBACK
+            | st::INSPECTING
+            | st::INSPECT_WAIT
+            | st::ADOPTING
+            | st::DELETING
+            | st::SERVICING
+            | st::SERVICE_WAIT
+    )
+}
+
+/// A stable in-memory fingerprint of a JSON value (never logged or stored).
+fn hash_json(v: &impl serde::Serialize) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(v).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
 fn is_failed_state(s: &str) -> bool {
     s.ends_with("failed") || s == st::ERROR
 }
@@ -184,7 +272,12 @@ impl IronicProvisioner {
             power: Mutex::new(HashMap::new()),
             recent: Mutex::new(HashMap::new()),
             ports_seen: Mutex::new(HashSet::new()),
+            driver_info_sent: Mutex::new(HashMap::new()),
             busy_nodes: tokio::sync::Mutex::new(None),
+            writes: Mutex::new(HashMap::new()),
+            reads: Mutex::new(HashMap::new()),
+            bulk: tokio::sync::Mutex::new(None),
+            full: Mutex::new(HashMap::new()),
         }
     }
 
@@ -208,9 +301,115 @@ impl IronicProvisioner {
         (self.opts.short_poll / 2).min(Duration::from_millis(500))
     }
 
-    /// Forgets the cached read of a node we are about to change.
-    fn forget(&self, uuid: &str) {
+    /// Forgets the cached read of a node we are about to change; the
+    /// returned guard marks the write in flight until dropped.
+    fn forget(&self, uuid: &str) -> WriteGuard<'_> {
         self.recent().remove(uuid);
+        // A list cannot tell a node that went there and back (inspect on
+        // fake hardware: manageable → inspecting → manageable) from one
+        // that never moved: after a write, only a full read will do.
+        self.full().remove(uuid);
+        let mut w = self.writes();
+        w.retain(|_, (n, at)| *n > 0 || at.elapsed() < Duration::from_secs(60));
+        w.entry(uuid.to_string()).or_insert((0, Instant::now())).0 += 1;
+        WriteGuard {
+            p: self,
+            uuid: uuid.to_string(),
+        }
+    }
+
+    fn writes(&self) -> MutexGuard<'_, HashMap<String, (usize, Instant)>> {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reads(&self) -> MutexGuard<'_, HashMap<String, Instant>> {
+        self.reads.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether one list of all nodes is cheaper than per-node GETs: many
+    /// hosts are polling (read within the last four long polls) and Ironic
+    /// holds at most three times as many nodes (the last list's size).
+    fn bulk_worthwhile(&self, last_total: Option<usize>) -> bool {
+        let window = (self.opts.long_poll * 4).max(Duration::from_secs(2));
+        let polling = {
+            let mut r = self.reads();
+            r.retain(|_, at| at.elapsed() < window);
+            r.len()
+        };
+        polling >= BULK_MIN_POLLING && last_total.is_none_or(|t| t <= polling * 3)
+    }
+
+    /// The node as last read in full, when a recent list of every node's
+    /// state fields shows it unchanged since and many hosts poll at once:
+    /// one light list per poll interval then answers all their polls, and
+    /// only nodes that moved on are read in full. `None` sends the caller
+    /// to a GET: list not worthwhile or failed, node not in it or changed,
+    /// no full read to reuse, or a write of ours not finished before the
+    /// list was sent.
+    async fn listed_unchanged(&self, uuid: &str) -> Option<Node> {
+        let mut bulk = self.bulk.lock().await;
+        if !self.bulk_worthwhile(bulk.as_ref().map(|l| l.nodes.len())) {
+            return None;
+        }
+        let stale = bulk
+            .as_ref()
+            .is_none_or(|l| l.sent.elapsed() >= self.recent_ttl());
+        if stale {
+            let sent = Instant::now();
+            match self.client.list_nodes(&NODE_STATE_FIELDS).await {
+                Ok(nodes) => {
+                    *bulk = Some(NodeList {
+                        sent,
+                        nodes: nodes.into_iter().map(|n| (n.uuid.clone(), n)).collect(),
+                    })
+                }
+                Err(e) => {
+                    tracing::debug!("node list for polling failed, reading nodes one by one: {e}");
+                    *bulk = None;
+                    return None;
+                }
+            }
+        }
+        let list = bulk.as_ref()?;
+        let written_after = match self.writes().get(uuid) {
+            Some((in_flight, _)) if *in_flight > 0 => true,
+            Some((_, done)) => *done >= list.sent,
+            None => false,
+        };
+        if written_after {
+            return None;
+        }
+        let listed = list.nodes.get(uuid)?;
+        let full = self.full();
+        let (_, n) = full
+            .get(uuid)
+            .filter(|(at, n)| at.elapsed() < FULL_READ_REUSE && unchanged(listed, n))?;
+        Some(n.clone())
+    }
+
+    /// Caches a node Ironic just returned from a write of ours (create,
+    /// PATCH answer with the whole updated node): the next read in this
+    /// pass needs no GET.
+    fn remember(&self, n: &Node) {
+        self.recent()
+            .insert(n.uuid.clone(), (Instant::now(), n.clone()));
+        self.remember_full(n);
+    }
+
+    fn full(&self) -> MutexGuard<'_, HashMap<String, (Instant, Node)>> {
+        self.full.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember_full(&self, n: &Node) {
+        let mut full = self.full();
+        full.retain(|_, (at, _)| at.elapsed() < FULL_READ_REUSE);
+        full.insert(n.uuid.clone(), (Instant::now(), n.clone()));
+    }
+
+    fn driver_info_sent(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        self.driver_info_sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// GET of a node by UUID, reusing a read of the last moments.
@@ -220,7 +419,14 @@ impl IronicProvisioner {
                 return Ok(Some(n.clone()));
             }
         }
+        self.reads().insert(uuid.to_string(), Instant::now());
+        if let Some(n) = self.listed_unchanged(uuid).await {
+            return Ok(Some(n));
+        }
         let n = self.client.find_node(uuid).await?;
+        if let Some(n) = &n {
+            self.remember_full(n);
+        }
         let mut recent = self.recent();
         recent.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(5));
         match &n {
@@ -245,6 +451,12 @@ impl IronicProvisioner {
     /// The host's node: by the recorded node UUID, then by
     /// `<namespace>~<name>`, then (legacy) by the bare host name.
     async fn find(&self, h: &HostRef<'_>) -> Result<Option<Node>, IronicError> {
+        self.find_with(h, true).await
+    }
+
+    /// [`Self::find`]; `legacy` false skips the bare-name lookup (register
+    /// finds such nodes by their boot MAC's port instead).
+    async fn find_with(&self, h: &HostRef<'_>, legacy: bool) -> Result<Option<Node>, IronicError> {
         let m = &h.host.metadata;
         if let Some(id) = h
             .host
@@ -261,7 +473,7 @@ impl IronicProvisioner {
         if let Some(n) = self.client.find_node(&name).await? {
             return Ok(Some(n));
         }
-        if !m.name.contains('~') {
+        if legacy && !m.name.contains('~') {
             if let Some(n) = self.client.find_node(&m.name).await? {
                 return Ok(Some(n));
             }
@@ -286,7 +498,7 @@ impl IronicProvisioner {
 
     async fn set_state(&self, n: &Node, target: ProvisionTarget, then: Outcome) -> Outcome {
         let what = format!("{:?}", target.body().get("target"));
-        self.forget(&n.uuid);
+        let _write = self.forget(&n.uuid);
         match self.client.set_provision_state(&n.uuid, &target).await {
             Ok(()) => then,
             // Locked past the client's retries, or the state moved under us.
@@ -299,11 +511,14 @@ impl IronicProvisioner {
         if ops.is_empty() {
             return Ok(n.clone());
         }
-        self.forget(&n.uuid);
-        self.client
+        let _write = self.forget(&n.uuid);
+        let updated = self
+            .client
             .update_node(&n.uuid, &ops)
             .await
-            .map_err(|e| api_outcome(label(n), "update", &e))
+            .map_err(|e| api_outcome(label(n), "update", &e))?;
+        self.remember(&updated);
+        Ok(updated)
     }
 
     /// Maintenance set by someone else (a fault, an operator) blocks work:
@@ -405,13 +620,23 @@ impl IronicProvisioner {
             ));
         }
         let name = node_name(host.metadata.namespace_or_default(), &host.metadata.name);
-        let found = match self.find(h).await {
+        // With a boot MAC, a legacy node (named by the bare host name) is
+        // found through its port: one lookup fewer for every new host.
+        let found = match self.find_with(h, boot_mac.is_none()).await {
             Ok(n) => n,
             Err(e) => return Outcome::error(e.to_string()),
         };
+        let legacy_name = &host.metadata.name;
+        // No port with the boot MAC: a node we create gets its port
+        // without looking again.
+        let mut mac_unused = false;
         let found = match (found, &boot_mac) {
             (Some(n), _) => Some(n),
-            (None, Some(mac)) => match self.node_by_mac(mac, &name).await {
+            (None, Some(mac)) => match self.node_by_mac(mac, &name, legacy_name).await {
+                Ok(None) => {
+                    mac_unused = true;
+                    None
+                }
                 Ok(n) => n,
                 Err(o) => return o,
             },
@@ -424,6 +649,7 @@ impl IronicProvisioner {
             info.disable_certificate_verification,
             &self.opts.deploy_images,
         );
+        let di_hash = hash_json(&want_di);
         let node = match found {
             None => {
                 let body = node_create(&addr, &creds, &info);
@@ -431,12 +657,27 @@ impl IronicProvisioner {
                     Ok(Value::Object(m)) => m,
                     _ => return Outcome::failed("cannot encode the node create request"),
                 };
+                // Set at creation what configure_node would patch later.
+                let clean = host.spec.effective_cleaning_mode() != AutomatedCleaningMode::Disabled;
+                body.insert("automated_clean".into(), Value::Bool(clean));
                 for (k, v) in &self.opts.node_overrides {
                     body.insert(k.clone(), v.clone());
                 }
                 match self.client.create_node(&Value::Object(body)).await {
                     Ok(n) => {
                         tracing::info!(node = %name, uuid = %n.uuid, "registered Ironic node");
+                        self.driver_info_sent().insert(n.uuid.clone(), di_hash);
+                        if let (Some(mac), true) = (&boot_mac, mac_unused) {
+                            if let Err(e) = self.client.create_port(&n.uuid, mac, true).await {
+                                return api_outcome(&name, "create port", &e).with_data(
+                                    OutcomeData::Registered {
+                                        provisioner_id: n.uuid.clone(),
+                                    },
+                                );
+                            }
+                            self.ports_seen().insert((n.uuid.clone(), mac.clone()));
+                        }
+                        self.remember(&n);
                         n
                     }
                     Err(e) => return api_outcome(&name, "create node", &e),
@@ -451,7 +692,9 @@ impl IronicProvisioner {
                 let addr_changed = addr_key
                     .as_ref()
                     .is_some_and(|k| n.driver_info.0.get(k) != want_di.0.get(k));
-                if credentials_changed || addr_changed {
+                let sent = self.driver_info_sent().get(&n.uuid).copied();
+                let di_changed = credentials_changed && sent != Some(di_hash);
+                if di_changed || addr_changed {
                     ops.push(patch_add("/driver_info", &want_di));
                 }
                 if self.client.microversion() >= Microversion(1, 95)
@@ -464,8 +707,18 @@ impl IronicProvisioner {
                         ops.push(patch_add("/properties/cpu_arch", arch));
                     }
                 }
+                let writes_di = di_changed || addr_changed;
+                // One PATCH for registration and configuration.
+                if configurable(&n) {
+                    ops.extend(self.configure_ops(host, &n));
+                }
                 match self.patch(&n, ops).await {
-                    Ok(n) => n,
+                    Ok(n) => {
+                        if writes_di {
+                            self.driver_info_sent().insert(n.uuid.clone(), di_hash);
+                        }
+                        n
+                    }
                     Err(o) => return o,
                 }
             }
@@ -505,6 +758,8 @@ impl IronicProvisioner {
             | st::DELETING
             | st::SERVICING
             | st::SERVICE_WAIT => Outcome::done(),
+            // A node found in a configurable state was configured in the
+            // PATCH above; one created just now is in enroll.
             _ => match self.configure_node(host, &node).await {
                 Ok(()) => Outcome::done(),
                 Err(o) => o,
@@ -515,7 +770,12 @@ impl IronicProvisioner {
 
     /// The node owning a port with `mac`: adopted when nameless, an error
     /// when it belongs to another host.
-    async fn node_by_mac(&self, mac: &str, name: &str) -> Result<Option<Node>, Outcome> {
+    async fn node_by_mac(
+        &self,
+        mac: &str,
+        name: &str,
+        legacy_name: &str,
+    ) -> Result<Option<Node>, Outcome> {
         let ports = self
             .client
             .list_ports_by_address(mac)
@@ -530,7 +790,7 @@ impl IronicProvisioner {
             Err(e) => return Err(Outcome::error(e.to_string())),
         };
         match node.name.as_deref().filter(|n| !n.is_empty()) {
-            Some(other) if other != name => Err(Outcome::failed(format!(
+            Some(other) if other != name && other != legacy_name => Err(Outcome::failed(format!(
                 "MAC address {mac} conflicts with existing node {other}"
             ))),
             _ => Ok(Some(node)),
@@ -581,6 +841,13 @@ impl IronicProvisioner {
 
     /// Keeps deploy images, automated cleaning and boot capabilities in sync.
     async fn configure_node(&self, host: &BareMetalHost, n: &Node) -> Result<(), Outcome> {
+        let ops = self.configure_ops(host, n);
+        self.patch(n, ops).await.map(drop)
+    }
+
+    /// The PATCH operations [`Self::configure_node`] sends (none when the
+    /// node is in sync).
+    fn configure_ops(&self, host: &BareMetalHost, n: &Node) -> Vec<Value> {
         let mut ops = Vec::new();
         let di = &self.opts.deploy_images;
         let virtual_media = BmcAddress::parse(&host.spec.bmc.address)
@@ -606,7 +873,7 @@ impl IronicProvisioner {
         if n.properties.get("capabilities").and_then(Value::as_str) != Some(caps) {
             ops.push(patch_add("/properties/capabilities", caps));
         }
-        self.patch(n, ops).await.map(drop)
+        ops
     }
 
     // ----------------------------------------------------------------- inspect
@@ -639,7 +906,9 @@ impl IronicProvisioner {
                 not_started(Outcome::in_progress(poll))
             }
             st::MANAGEABLE => {
-                if !refresh {
+                // Ironic stores an inventory only when an inspection
+                // finishes: a node never inspected has none to fetch.
+                if !refresh && n.inspection_finished_at.is_some() {
                     match self.client.inventory(&n.uuid).await {
                         Ok(inv) => {
                             return Outcome::done().with_data(OutcomeData::Inspection {
@@ -779,7 +1048,7 @@ impl IronicProvisioner {
                         }
                     }
                     let disks = steps::logical_disks(target, data.root_device_hints.is_some());
-                    self.forget(&n.uuid);
+                    let _write = self.forget(&n.uuid);
                     if let Err(e) = self.client.set_target_raid_config(&n.uuid, &disks).await {
                         return not_started(api_outcome(label(&n), "set RAID configuration", &e));
                     }
@@ -818,7 +1087,7 @@ impl IronicProvisioner {
     /// `clean failed` → clear maintenance (Ironic sets it) → `manage`.
     async fn retry_after_clean_failure(&self, n: &Node) -> Outcome {
         if n.maintenance {
-            self.forget(&n.uuid);
+            let _write = self.forget(&n.uuid);
             if let Err(e) = self.client.unset_maintenance(&n.uuid).await {
                 return api_outcome(label(n), "clear maintenance", &e);
             }
@@ -1094,7 +1363,7 @@ impl IronicProvisioner {
                 last_error(&n)
             )),
             st::ACTIVE if n.maintenance && n.fault.is_none() => {
-                self.forget(&n.uuid);
+                let _write = self.forget(&n.uuid);
                 match self.client.unset_maintenance(&n.uuid).await {
                     Ok(()) => Outcome::done(),
                     Err(e) => api_outcome(label(&n), "clear maintenance", &e),
@@ -1119,8 +1388,9 @@ impl IronicProvisioner {
             Err(e) => return Outcome::error(e.to_string()),
         };
         self.power_requests().remove(&n.uuid);
-        self.forget(&n.uuid);
+        let _write = self.forget(&n.uuid);
         self.ports_seen().retain(|(u, _)| *u != n.uuid);
+        self.driver_info_sent().remove(&n.uuid);
         match n.provision_state.as_str() {
             st::VERIFYING => return self.in_progress_short(),
             st::ENROLL => {}
@@ -1170,7 +1440,7 @@ impl IronicProvisioner {
                 }
             }
         }
-        self.forget(&n.uuid);
+        let _write = self.forget(&n.uuid);
         match self.client.delete_node(&n.uuid).await {
             Ok(()) => {
                 tracing::info!(node = %label(&n), "deleted Ironic node");
@@ -1234,7 +1504,7 @@ impl IronicProvisioner {
         };
         let timeout =
             (target == PowerTarget::SoftOff).then_some(self.opts.soft_power_off_timeout_secs);
-        self.forget(&n.uuid);
+        let _write = self.forget(&n.uuid);
         match self.client.set_power_state(&n.uuid, target, timeout).await {
             Ok(()) => {
                 self.power_requests().insert(
@@ -1264,7 +1534,7 @@ impl IronicProvisioner {
         if n.target_provision_state.is_some() || n.target_power_state.is_some() {
             return self.in_progress_short();
         }
-        self.forget(&n.uuid);
+        let _write = self.forget(&n.uuid);
         match self
             .client
             .set_power_state(&n.uuid, PowerTarget::Reboot, None)
@@ -1284,7 +1554,16 @@ impl IronicProvisioner {
         if vm {
             return Outcome::done().with_data(OutcomeData::Capacity(true));
         }
-        let nodes = {
+        let polled: Option<Vec<Node>> = {
+            let bulk = self.bulk.lock().await;
+            bulk.as_ref()
+                .filter(|l| l.sent.elapsed() < self.opts.short_poll)
+                .map(|l| l.nodes.values().cloned().collect())
+        };
+        let nodes = if let Some(nodes) = polled {
+            // The polls' list is as fresh as a capacity list would be.
+            nodes
+        } else {
             // Held across the request so concurrent checks share one list.
             let mut cached = self.busy_nodes.lock().await;
             match cached.as_ref() {
@@ -1342,7 +1621,7 @@ impl IronicProvisioner {
             st::SERVICING | st::SERVICE_WAIT => not_started(self.in_progress_long()),
             st::SERVICE_FAILED if restart => {
                 if n.maintenance {
-                    self.forget(&n.uuid);
+                    let _write = self.forget(&n.uuid);
                     if let Err(e) = self.client.unset_maintenance(&n.uuid).await {
                         return not_started(api_outcome(label(&n), "clear maintenance", &e));
                     }
