@@ -838,10 +838,14 @@ impl Inner {
     }
 
     /// Hosts other than `key` inspecting, provisioning or deprovisioning.
+    /// Hosts holding a provisioning slot. A delayed host holds none even in
+    /// a busy state (a race let it in, the next pass sent it back): counting
+    /// it let a few such hosts keep each other delayed forever.
     fn busy_hosts(&self, key: &ObjectKey) -> Result<usize, StoreError> {
         let mut n = 0;
         self.visit_host_states(None, &mut |k, st| {
             if k != *key
+                && st.operational_status != OperationalStatus::Delayed
                 && matches!(
                     st.provisioning.state,
                     ProvisioningState::Inspecting

@@ -298,6 +298,47 @@ async fn provisioning_polls_without_holding_workers_and_limit_delays_others() {
 }
 
 #[tokio::test]
+async fn delayed_hosts_in_a_busy_state_do_not_hold_slots_for_each_other() {
+    // Workers racing past the capacity check can put more hosts in a busy
+    // state than the limit; the next pass sends the extra ones back,
+    // delayed. Those must not count against each other, or they wait
+    // forever (seen with 12 hosts, limit 2, on Ironic).
+    let o = EngineOptions {
+        concurrency: 2,
+        provisioning_limit: 1,
+        ..EngineOptions::default()
+    };
+    let (store, _fake, engine) = setup(o, &["h0", "h1"]);
+    engine
+        .run_hosts_until_settled(&keys(&["h0", "h1"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    for n in ["h0", "h1"] {
+        edit_host(store.as_ref(), n, |v| {
+            v["spec"]["online"] = json!(true);
+            v["spec"]["image"] = json!({"url": "http://127.0.0.1:9/x.iso", "format": "live-iso"});
+        });
+        metal3_provisioning::store::update_with_retry(
+            store.as_ref(),
+            &host_key(n),
+            metal3_provisioning::store::Subresource::Status,
+            |v| {
+                v["status"]["provisioning"]["state"] = json!("provisioning");
+                v["status"]["operationalStatus"] = json!("delayed");
+                Ok(())
+            },
+        )
+        .unwrap();
+    }
+    engine
+        .run_hosts_until_settled(&keys(&["h0", "h1"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(state(store.as_ref(), "h0"), "provisioned");
+    assert_eq!(state(store.as_ref(), "h1"), "provisioned");
+}
+
+#[tokio::test]
 async fn deletion_deprovisions_then_removes_finalizers_and_releases_secret() {
     let (store, fake, engine) = setup(opts(), &["h0"]);
     edit_host(store.as_ref(), "h0", |v| {
