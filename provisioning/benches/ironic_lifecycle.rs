@@ -37,6 +37,7 @@ use metal3_hostmodel::BareMetalHost;
 use metal3_provisioning::direct::{DirectOptions, DirectProvisioner};
 use metal3_provisioning::engine::{Engine, EngineOptions};
 use metal3_provisioning::ironic::{IronicClient, IronicConfig, IronicOptions, IronicProvisioner};
+use metal3_provisioning::provisioner::Provisioner;
 use metal3_provisioning::store::{
     update_with_retry, MemoryStore, ObjectKey, Store, StoreExt, Subresource,
 };
@@ -286,6 +287,74 @@ impl<'a> Meter<'a> {
     }
 }
 
+/// The engine both of our columns run (same workers, limit and retries).
+fn bench_engine(store: Arc<dyn Store>, p: Arc<dyn Provisioner>, n: usize) -> Engine {
+    Engine::new(
+        store,
+        p,
+        EngineOptions {
+            concurrency: WORKERS,
+            provisioning_limit: limit(n),
+            error_retry_base: Duration::from_millis(200),
+            error_retry_max: Duration::from_secs(2),
+            ..EngineOptions::default()
+        },
+    )
+}
+
+/// Runs the engine until every host in `keys` has settled.
+async fn settle(engine: &Engine, keys: &[ObjectKey], what: &str) {
+    engine
+        .run_hosts_until_settled(keys, Duration::from_secs(900))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+}
+
+/// Provision `image` (with user data when `user_data`) → deprovision →
+/// delete, one phase each, checking the state after each.
+async fn later_phases(
+    store: &dyn Store,
+    engine: &Engine,
+    keys: &[ObjectKey],
+    m: &mut Meter<'_>,
+    image: Value,
+    user_data: bool,
+) {
+    let n = keys.len();
+    edit_all(store, n, |v| {
+        v["spec"]["image"] = image.clone();
+        if user_data {
+            v["spec"]["userData"] =
+                json!({"name": v["metadata"]["name"].as_str().map(|s| format!("{s}-ud"))});
+        }
+        v["spec"]["online"] = json!(true);
+    });
+    m.start();
+    settle(engine, keys, "provision").await;
+    m.end(PHASES[1]);
+    expect_state(store, n, "provisioned");
+
+    edit_all(store, n, |v| {
+        v["spec"]["image"] = Value::Null;
+        v["spec"]["online"] = json!(false);
+    });
+    m.start();
+    settle(engine, keys, "deprovision").await;
+    m.end(PHASES[2]);
+    expect_state(store, n, "available");
+
+    for k in keys {
+        store.delete(k).unwrap();
+    }
+    m.start();
+    settle(engine, keys, "delete").await;
+    m.end(PHASES[3]);
+    let left = store
+        .list_as::<BareMetalHost>("BareMetalHost", Some("bench"), None)
+        .unwrap();
+    assert!(left.is_empty(), "hosts left after delete");
+}
+
 async fn ours(ironic: &Ironic, n: usize) -> Figures {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let client = IronicClient::connect(&IronicConfig::new(ironic.url()))
@@ -302,67 +371,19 @@ async fn ours(ironic: &Ironic, n: usize) -> Figures {
         },
         Some(store.clone()),
     ));
-    let engine = Engine::new(
-        store.clone(),
-        p.clone(),
-        EngineOptions {
-            concurrency: WORKERS,
-            provisioning_limit: limit(n),
-            error_retry_base: Duration::from_millis(200),
-            error_retry_max: Duration::from_secs(2),
-            ..EngineOptions::default()
-        },
-    );
+    let engine = bench_engine(store.clone(), p.clone(), n);
     let keys: Vec<ObjectKey> = (0..n).map(key).collect();
-    let settle = |what: &'static str| {
-        let engine = engine.clone();
-        let keys = keys.clone();
-        async move {
-            engine
-                .run_hosts_until_settled(&keys, Duration::from_secs(900))
-                .await
-                .unwrap_or_else(|e| panic!("{what}: {e}"));
-        }
-    };
     let req0 = p.client().requests_sent();
     let mut m = Meter::new(Some(ironic), None);
 
     add_hosts(store.as_ref(), n);
-    settle("enrol").await;
+    settle(&engine, &keys, "enrol").await;
     m.end(PHASES[0]);
     expect_state(store.as_ref(), n, "available");
 
-    edit_all(store.as_ref(), n, |v| {
-        v["spec"]["image"] = json!({"url": "http://127.0.0.1:9/os.qcow2", "checksum": "6a1f2b0c",
-                                    "checksumType": "sha256", "format": "qcow2"});
-        v["spec"]["userData"] =
-            json!({"name": v["metadata"]["name"].as_str().map(|s| format!("{s}-ud"))});
-        v["spec"]["online"] = json!(true);
-    });
-    m.start();
-    settle("provision").await;
-    m.end(PHASES[1]);
-    expect_state(store.as_ref(), n, "provisioned");
-
-    edit_all(store.as_ref(), n, |v| {
-        v["spec"]["image"] = Value::Null;
-        v["spec"]["online"] = json!(false);
-    });
-    m.start();
-    settle("deprovision").await;
-    m.end(PHASES[2]);
-    expect_state(store.as_ref(), n, "available");
-
-    for k in &keys {
-        store.delete(k).unwrap();
-    }
-    m.start();
-    settle("delete").await;
-    m.end(PHASES[3]);
-    let left = store
-        .list_as::<BareMetalHost>("BareMetalHost", Some("bench"), None)
-        .unwrap();
-    assert!(left.is_empty(), "hosts left after delete");
+    let qcow2 = json!({"url": "http://127.0.0.1:9/os.qcow2", "checksum": "6a1f2b0c",
+                       "checksumType": "sha256", "format": "qcow2"});
+    later_phases(store.as_ref(), &engine, &keys, &mut m, qcow2, true).await;
     let nodes = p.client().list_nodes(&["uuid"]).await.unwrap();
     assert!(
         nodes.is_empty(),
@@ -395,28 +416,8 @@ async fn direct(n: usize) -> Figures {
         redfish: sushy::quick(),
         ..DirectOptions::default()
     }));
-    let engine = Engine::new(
-        store.clone(),
-        p.clone(),
-        EngineOptions {
-            concurrency: WORKERS,
-            provisioning_limit: limit(n),
-            error_retry_base: Duration::from_millis(200),
-            error_retry_max: Duration::from_secs(2),
-            ..EngineOptions::default()
-        },
-    );
+    let engine = bench_engine(store.clone(), p.clone(), n);
     let keys: Vec<ObjectKey> = (0..n).map(key).collect();
-    let settle = |what: &'static str| {
-        let engine = engine.clone();
-        let keys = keys.clone();
-        async move {
-            engine
-                .run_hosts_until_settled(&keys, Duration::from_secs(900))
-                .await
-                .unwrap_or_else(|e| panic!("direct {what}: {e}"));
-        }
-    };
     let mut m = Meter::new(None, Some(&s));
     for i in 0..n {
         store
@@ -441,34 +442,12 @@ async fn direct(n: usize) -> Figures {
             }))
             .unwrap();
     }
-    settle("enrol").await;
+    settle(&engine, &keys, "enrol").await;
     m.end(PHASES[0]);
     expect_state(store.as_ref(), n, "available");
 
-    edit_all(store.as_ref(), n, |v| {
-        v["spec"]["image"] = json!({"url": iso, "format": "live-iso"});
-        v["spec"]["online"] = json!(true);
-    });
-    m.start();
-    settle("provision").await;
-    m.end(PHASES[1]);
-    expect_state(store.as_ref(), n, "provisioned");
-
-    edit_all(store.as_ref(), n, |v| {
-        v["spec"]["image"] = Value::Null;
-        v["spec"]["online"] = json!(false);
-    });
-    m.start();
-    settle("deprovision").await;
-    m.end(PHASES[2]);
-    expect_state(store.as_ref(), n, "available");
-
-    for k in &keys {
-        store.delete(k).unwrap();
-    }
-    m.start();
-    settle("delete").await;
-    m.end(PHASES[3]);
+    let live = json!({"url": iso, "format": "live-iso"});
+    later_phases(store.as_ref(), &engine, &keys, &mut m, live, false).await;
     Figures {
         title: "metal3-rs engine + DirectProvisioner on sushy-tools (live ISO, no cleaning)".into(),
         hosts: n,

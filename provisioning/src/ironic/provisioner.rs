@@ -219,11 +219,14 @@ fn api_outcome(node: &str, what: &str, e: &IronicError) -> Outcome {
 /// Ironic states in which register also configures the node (the others
 /// are busy, or not yet verified).
 fn configurable(n: &Node) -> bool {
-    !matches!(
+    !matches!(n.provision_state.as_str(), st::ENROLL | st::VERIFYING) && !working(n)
+}
+
+/// Whether Ironic is working on the node (a step or an agent is running).
+fn working(n: &Node) -> bool {
+    matches!(
         n.provision_state.as_str(),
-        st::ENROLL
-            | st::VERIFYING
-            | st::CLEANING
+        st::CLEANING
             | st::CLEAN_WAIT
             | st::DEPLOYING
             | st::WAIT_CALLBACK
@@ -748,16 +751,7 @@ impl IronicProvisioner {
                 }
             }
             st::VERIFYING => self.in_progress_short(),
-            st::CLEANING
-            | st::CLEAN_WAIT
-            | st::DEPLOYING
-            | st::WAIT_CALLBACK
-            | st::INSPECTING
-            | st::INSPECT_WAIT
-            | st::ADOPTING
-            | st::DELETING
-            | st::SERVICING
-            | st::SERVICE_WAIT => Outcome::done(),
+            _ if working(&node) => Outcome::done(),
             // A node found in a configurable state was configured in the
             // PATCH above; one created just now is in enroll.
             _ => match self.configure_node(host, &node).await {
