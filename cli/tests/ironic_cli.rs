@@ -145,6 +145,13 @@ fn disk_image_lifecycle_with_the_ironic_provisioner() {
         "http://127.0.0.1:9/ipa.kernel"
     );
 
+    let out = ok(&store, &env, &["get", "bmh"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("h0") && l.contains("available")),
+        "{out}"
+    );
+
     let ud = dir.0.join("user-data.yaml");
     std::fs::write(&ud, "#cloud-config\nhostname: h0\n").unwrap();
     let out = ok(
@@ -179,6 +186,21 @@ fn disk_image_lifecycle_with_the_ironic_provisioner() {
     );
     assert_eq!(n["instance_info"]["configdrive"], "******");
     assert_eq!(n["power_state"], "power on");
+
+    // Reboot through Ironic (fake power: the node's log shows both changes).
+    let out = ok(&store, &env, &["reboot", "h0", "--wait"]);
+    assert!(out.contains("provisioned"), "{out}");
+    let n = node(&ironic, "default~h0").unwrap();
+    assert_eq!(n["provision_state"], "active");
+    assert_eq!(n["power_state"], "power on");
+    let h = ok(&store, &env, &["get", "bmh", "h0", "-o", "json"]);
+    let h: Value = serde_json::from_str(&h).unwrap();
+    assert!(
+        h["metadata"]["annotations"]
+            .as_object()
+            .is_none_or(|a| !a.keys().any(|k| k.starts_with("reboot.metal3.io"))),
+        "reboot annotation left: {h}"
+    );
 
     let out = ok(&store, &env, &["deprovision", "h0", "--wait"]);
     assert!(out.contains("→ available"), "{out}");
