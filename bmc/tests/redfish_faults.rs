@@ -1144,3 +1144,106 @@ async fn boot_from_media_checks_first_and_verifies_at_the_end() {
         m.assert_async().await;
     }
 }
+
+/// A BMC that takes an insert into an occupied slot and keeps the image it
+/// held (no peer does this; the Redfish schema leaves it open). Inserting
+/// straight into a slot known from a discovery must catch it: `media_insert`
+/// ejects and inserts again; `boot_from_media`, which learns it only after
+/// the reset, fails and says the host may have booted the old image.
+#[tokio::test]
+async fn an_insert_the_bmc_silently_ignores_is_caught() {
+    use metal3_bmc::redfish::discovery::{CdSlot, Discovery, DISCOVERY_VERSION};
+    let old = "http://h/old.iso";
+    let new = "http://h/new.iso";
+    let slot = format!("{SYS}/VirtualMedia/CD1");
+    let insert = format!("{slot}/Actions/VirtualMedia.InsertMedia");
+    let eject = format!("{slot}/Actions/VirtualMedia.EjectMedia");
+    let slot_body = |image: &str| {
+        json!({"@odata.id": slot, "MediaTypes": ["CD", "DVD"], "Inserted": !image.is_empty(),
+               "Image": image,
+               "Actions": {"#VirtualMedia.InsertMedia": {"target": insert},
+                           "#VirtualMedia.EjectMedia": {"target": eject}}})
+    };
+    let known = Discovery {
+        version: DISCOVERY_VERSION,
+        named: Some(SYS.to_string()),
+        system_path: SYS.to_string(),
+        root: Some(serde_json::from_str(&root(false)).unwrap()),
+        system: serde_json::from_str(&system("Off", json!({}))).unwrap(),
+        cd_slot: Some(CdSlot {
+            path: slot.clone(),
+            slot: slot_body(""),
+        }),
+    };
+    let with = RedfishOptions {
+        discovery: Some(known),
+        ..opts()
+    };
+
+    // media_insert: the read-back after the blind insert shows the old
+    // image (and serves as the slot's state for the eject), the read-back
+    // after the second insert the new one.
+    let mut s = Server::new_async().await;
+    s.mock("GET", slot.as_str())
+        .with_body(slot_body(old).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", slot.as_str())
+        .with_body(slot_body(new).to_string())
+        .create_async()
+        .await;
+    let inserts = s
+        .mock("POST", insert.as_str())
+        .with_status(204)
+        .expect(2)
+        .create_async()
+        .await;
+    let ejects = s
+        .mock("POST", eject.as_str())
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, with.clone()).await.unwrap();
+    let st = c.media_insert(new).await.unwrap();
+    assert_eq!(st.image.as_deref(), Some(new));
+    inserts.assert_async().await;
+    ejects.assert_async().await;
+
+    // boot_from_media: off, then on with the CD override; the slot keeps
+    // the old image.
+    let mut s = Server::new_async().await;
+    s.mock("GET", SYS)
+        .with_body(system("Off", json!({})))
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", SYS)
+        .with_body(system(
+            "On",
+            json!({"Boot": {"BootSourceOverrideTarget": "Cd",
+                            "BootSourceOverrideEnabled": "Once"}}),
+        ))
+        .create_async()
+        .await;
+    s.mock("GET", slot.as_str())
+        .with_body(slot_body(old).to_string())
+        .create_async()
+        .await;
+    for (m, p) in [
+        ("POST", insert.as_str()),
+        ("PATCH", SYS),
+        ("POST", &format!("{SYS}/Actions/ComputerSystem.Reset")),
+    ] {
+        s.mock(m, p).with_status(204).create_async().await;
+    }
+    let c = connect(&s, with).await.unwrap();
+    let e = c
+        .boot_from_media(new, None, Duration::from_secs(5), Duration::from_millis(10))
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains(old) && text.contains(new), "{text}");
+    assert!(text.contains("may have booted"), "{text}");
+}

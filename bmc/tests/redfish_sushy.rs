@@ -560,8 +560,8 @@ async fn media_operations_search_the_slot_once() {
         // status: the search
         format!("GET {sys}/VirtualMedia 200"),
         format!("GET {slot} 200"),
-        // insert: the slot read directly, the action, its read-back
-        format!("GET {slot} 200"),
+        // insert: the slot's layout is known, its state not (status used
+        // that read): the action straight away, then its read-back
         format!("POST {slot}/Actions/VirtualMedia.InsertMedia 204"),
         format!("GET {slot} 200"),
         // eject: the insert's read-back is the current state
@@ -816,4 +816,101 @@ async fn boot_from_media_in_one_call() {
     assert_eq!(raw["PowerState"], "On");
     assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Cd");
     assert_eq!(s.raw_get(&slot).await["Image"], second.as_str());
+}
+
+/// A discovery saved by one client (as the CLI keeps it between runs) lets
+/// the next client of the same system connect without a request and skip
+/// every read that only finds paths and targets: power on is the reset and
+/// its read-back, a boot from media inserts into the known slot straight
+/// away. The emulator's state is checked with raw reads; a discovery whose
+/// slot is gone falls back to searching, and one for another system is
+/// ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_discovery_spares_the_next_client_the_search() {
+    use metal3_bmc::redfish::discovery::Discovery;
+    let s = Sushy::start(false).await;
+    let iso_port = serve_file(b"iso".to_vec()).await;
+    let first = format!("http://127.0.0.1:{iso_port}/first.iso");
+    let second = format!("http://127.0.0.1:{iso_port}/second.iso");
+    let sys = format!("/redfish/v1/Systems/{}", SYS[2]);
+    let slot = format!("{sys}/VirtualMedia/Cd");
+    let wait = Duration::from_secs(60);
+    let every = Duration::from_millis(200);
+
+    // The first client finds the slot and leaves the first image in it.
+    let c = connect(&s, 2).await;
+    c.media_insert(&first).await.unwrap();
+    let saved = serde_json::to_string(&c.discovery().await).unwrap();
+    c.close().await;
+    let known: Discovery = serde_json::from_str(&saved).unwrap();
+    assert!(!saved.contains(PASS), "a discovery carries no password");
+
+    let with = |d: Discovery| RedfishOptions {
+        discovery: Some(d),
+        ..quick()
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = requests_in_log(&s).len();
+    let c = RedfishClient::connect(&s.system_address(2), &creds(), with(known.clone()))
+        .await
+        .unwrap();
+    c.set_power_and_wait(PowerAction::On, wait, every)
+        .await
+        .unwrap();
+    let want = [
+        format!("POST {sys}/Actions/ComputerSystem.Reset 204"),
+        format!("GET {sys} 200"),
+    ];
+    let seen = fold_polls(logged_since(&s, before, want.len()).await, &sys);
+    assert_eq!(seen, want);
+    assert_eq!(s.raw_get(&sys).await["PowerState"], "On");
+
+    // Boot from media into the occupied slot: the insert goes straight to
+    // the known slot (sushy-tools replaces the image), the host is on so a
+    // force restart; one read of the slot at the end shows the new image.
+    c.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = requests_in_log(&s).len();
+    let c = RedfishClient::connect(&s.system_address(2), &creds(), with(known.clone()))
+        .await
+        .unwrap();
+    let done = c.boot_from_media(&second, None, wait, every).await.unwrap();
+    assert_eq!(done.media.image.as_deref(), Some(second.as_str()));
+    let want = [
+        format!("GET {sys} 200"),
+        format!("POST {slot}/Actions/VirtualMedia.InsertMedia 204"),
+        format!("PATCH {sys} 204"),
+        format!("POST {sys}/Actions/ComputerSystem.Reset 204"),
+        format!("GET {sys} 200"),
+        format!("GET {slot} 200"),
+    ];
+    let seen = fold_polls(logged_since(&s, before, want.len()).await, &sys);
+    assert_eq!(seen, want);
+    assert_eq!(s.raw_get(&slot).await["Image"], second.as_str());
+    assert_eq!(
+        s.raw_get(&sys).await["Boot"]["BootSourceOverrideTarget"],
+        "Cd"
+    );
+
+    // A slot renumbered since (a firmware update): the insert is refused,
+    // the slot searched again, and the image goes in.
+    let mut stale = known.clone();
+    let gone = format!("{sys}/VirtualMedia/Gone");
+    if let Some(cd) = stale.cd_slot.as_mut() {
+        cd.path = gone.clone();
+        cd.slot["Actions"]["#VirtualMedia.InsertMedia"]["target"] =
+            format!("{gone}/Actions/VirtualMedia.InsertMedia").into();
+    }
+    let c = RedfishClient::connect(&s.system_address(2), &creds(), with(stale))
+        .await
+        .unwrap();
+    let now = c.media_insert(&first).await.unwrap();
+    assert_eq!(now.slot, slot);
+    assert_eq!(s.raw_get(&slot).await["Image"], first.as_str());
+
+    // Another system's discovery is not used: the client reads its own.
+    let c = RedfishClient::connect(&s.system_address(1), &creds(), with(known))
+        .await
+        .unwrap();
+    assert_eq!(c.system_path(), format!("/redfish/v1/Systems/{}", SYS[1]));
 }

@@ -5,6 +5,7 @@
 //! Response mapping lives in [`parse`] (pure functions on `serde_json::Value`);
 //! HTTP, authentication, budget and retries in a private transport.
 
+pub mod discovery;
 mod fresh;
 pub mod hardware;
 pub mod parse;
@@ -22,6 +23,7 @@ use crate::address::{BmcAddress, Protocol};
 use crate::credentials::Credentials;
 use crate::error::BmcError;
 use crate::ops::{BootDevice, BootMode, BootOverride, PowerAction, PowerBootControl, PowerState};
+use discovery::{CdSlot, Discovery, DISCOVERY_VERSION};
 use fresh::LastRead;
 use hardware::HardwareDetails;
 use parse::{FirmwareComponent, InventoryParts, MediaStatus, ResetPlan, TaskPoll, Vendor};
@@ -44,6 +46,12 @@ pub struct RedfishOptions {
     pub retries: u32,
     /// How to authenticate: HTTP basic, a session, or basic first.
     pub auth: RedfishAuth,
+    /// The layout an earlier client of the same address found
+    /// ([`RedfishClient::discovery`]): connecting then reads nothing but
+    /// what logging in needs, and operations skip the reads that only find
+    /// paths, targets and allowable values. Ignored unless it
+    /// [serves](Discovery::serves) the address.
+    pub discovery: Option<Discovery>,
 }
 
 /// How a [`RedfishClient`] authenticates.
@@ -75,6 +83,7 @@ impl Default for RedfishOptions {
             max_concurrent: crate::budget::DEFAULT_PERMITS,
             retries: 3,
             auth: RedfishAuth::Session,
+            discovery: None,
         }
     }
 }
@@ -111,6 +120,12 @@ const EXPAND_2: &str = "$expand=.($levels=2)";
 /// failing it for longer than a backoff, while each retry loads the BMC.
 const PART_RETRIES: u32 = 1;
 
+/// The InsertMedia body most BMCs want; [`quirks::retry_insert_media_minimal`]
+/// says when to fall back to the image alone.
+fn insert_payload(image_url: &str) -> Value {
+    json!({"Image": image_url, "Inserted": true, "WriteProtected": true})
+}
+
 /// A connected Redfish BMC, bound to one ComputerSystem.
 pub struct RedfishClient {
     t: Arc<Transport>,
@@ -118,6 +133,8 @@ pub struct RedfishClient {
     /// system in the address, a session to open), else the first time
     /// something needs it (`$expand` support, UpdateService, the vendor).
     root: tokio::sync::OnceCell<Value>,
+    /// The system path as the address names it (for [`Discovery::named`]).
+    named: Option<String>,
     system_path: String,
     /// Resolved the first time a quirk needs it: from the service root, the
     /// system's manufacturer, else the system's manager.
@@ -260,6 +277,9 @@ impl RedfishClient {
         let named = address
             .redfish_system_id()
             .map(|p| format!("/{}", p.trim_matches('/')));
+        if let Some(known) = options.discovery.filter(|d| d.serves(named.as_deref())) {
+            return Self::connect_known(t, named, known, options.auth).await;
+        }
         if named.is_none() || options.auth == RedfishAuth::Session {
             let r = read_root(&t).await?;
             if options.auth == RedfishAuth::Session {
@@ -271,7 +291,7 @@ impl RedfishClient {
             let _ = root.set(r);
         }
         let found = async {
-            let system_path = match named {
+            let system_path = match named.clone() {
                 Some(p) => p,
                 None => {
                     let systems = root
@@ -305,12 +325,71 @@ impl RedfishClient {
         Ok(RedfishClient {
             t,
             root,
+            named,
             system_path,
             vendor: tokio::sync::OnceCell::new(),
             system: tokio::sync::Mutex::new(LastRead::new(reply, true)),
             cd_slot: tokio::sync::Mutex::new(None),
             bios_settings: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// [`Self::connect`] from a discovery: sends nothing but the session
+    /// login ([`RedfishAuth::Session`] on a BMC whose root links one), so
+    /// unreachable BMCs and wrong credentials show at the first operation.
+    /// The kept resources serve as layout only, never as current state.
+    async fn connect_known(
+        t: Arc<Transport>,
+        named: Option<String>,
+        known: Discovery,
+        auth: RedfishAuth,
+    ) -> Result<RedfishClient, BmcError> {
+        let root = tokio::sync::OnceCell::new();
+        if let Some(r) = known.root {
+            let _ = root.set(r);
+        }
+        if auth == RedfishAuth::Session {
+            let r = root.get_or_try_init(|| read_root(&t)).await?;
+            if let Some(sessions) = parse::sessions_link(r) {
+                t.login(&sessions, "log in").await?;
+            }
+        }
+        let cd_slot = known
+            .cd_slot
+            .map(|s| (s.path, LastRead::new(Reply::kept(s.slot), false)));
+        Ok(RedfishClient {
+            t,
+            root,
+            named,
+            system_path: known.system_path,
+            vendor: tokio::sync::OnceCell::new(),
+            system: tokio::sync::Mutex::new(LastRead::new(Reply::kept(known.system), false)),
+            cd_slot: tokio::sync::Mutex::new(cd_slot),
+            bios_settings: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The layout this client knows of the BMC (service root, system, CD
+    /// slot), for [`RedfishOptions::discovery`] of a later client: a CLI
+    /// run or a controller restart then skips rediscovering it.
+    pub async fn discovery(&self) -> Discovery {
+        let cd_slot = self
+            .cd_slot
+            .lock()
+            .await
+            .as_ref()
+            .map(|(path, last)| CdSlot {
+                path: path.clone(),
+                slot: last.any().body.clone(),
+            });
+        Discovery {
+            version: DISCOVERY_VERSION,
+            named: self.named.clone(),
+            system_path: self.system_path.clone(),
+            root: self.root.get().cloned(),
+            system: self.system_links().await,
+            cd_slot,
+        }
     }
 
     /// The service root, read on first use.
@@ -702,9 +781,51 @@ impl RedfishClient {
     /// Inserts the image at `image_url` into the CD slot (ejecting what is there first).
     pub async fn media_insert(&self, image_url: &str) -> Result<MediaStatus, BmcError> {
         let op = "insert virtual media";
+        let (path, answer, blind) = self.insert_into_cd_slot(image_url, op).await?;
+        let now = self.media_inserted(&path, answer, op).await?;
+        if blind && parse::shows_other_image(&now, image_url) {
+            // The slot held an image and the BMC kept it: eject, insert again.
+            let (path, slot) = self.cd_slot(op).await?;
+            let answer = self.insert_image(&path, &slot, image_url, op).await?;
+            return self.media_inserted(&path, answer, op).await;
+        }
+        Ok(now)
+    }
+
+    /// Inserts `image_url` into the CD slot; returns the slot, the insert's
+    /// answer, and whether it was sent without reading the slot first.
+    ///
+    /// A slot whose layout is known (from a discovery, or an earlier
+    /// operation) but whose state is not is sent the insert straight away:
+    /// a BMC refuses an insert into an occupied slot, and only then is the
+    /// slot read, emptied and the insert sent again. That spares a read on
+    /// every boot from an empty slot, the usual case; the caller's read-back
+    /// tells an occupied slot the BMC silently kept
+    /// ([`parse::shows_other_image`]).
+    async fn insert_into_cd_slot(
+        &self,
+        image_url: &str,
+        op: &str,
+    ) -> Result<(String, Reply, bool), BmcError> {
+        let known = self.cd_slot.lock().await.as_ref().and_then(|(path, last)| {
+            let target = parse::media_action_target(&last.any().body, "InsertMedia")?;
+            (!last.is_current()).then(|| (path.clone(), target))
+        });
+        if let Some((path, target)) = known {
+            let full = insert_payload(image_url);
+            match self
+                .t
+                .request(Method::POST, &target, Some(&full), None, op)
+                .await
+            {
+                Ok(answer) => return Ok((path, answer, true)),
+                Err(BmcError::Http { status, .. }) if quirks::blind_insert_refused(status) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let (path, slot) = self.cd_slot(op).await?;
         let answer = self.insert_image(&path, &slot, image_url, op).await?;
-        self.media_inserted(&path, answer, op).await
+        Ok((path, answer, false))
     }
 
     /// Ejects what `slot` holds (an eject the BMC refuses as already done is
@@ -728,7 +849,7 @@ impl RedfishClient {
         let Some(target) = parse::media_action_target(slot, "InsertMedia") else {
             return Err(self.not_supported(op, format!("{path} has no InsertMedia action")));
         };
-        let full = json!({"Image": image_url, "Inserted": true, "WriteProtected": true});
+        let full = insert_payload(image_url);
         match self
             .t
             .request(Method::POST, &target, Some(&full), None, op)
@@ -804,8 +925,7 @@ impl RedfishClient {
         };
         let reset_target = parse::reset_target(&sys.body, &self.system_path);
 
-        let (slot_path, slot) = self.cd_slot(op).await?;
-        let inserted = self.insert_image(&slot_path, &slot, image_url, op).await?;
+        let (slot_path, inserted, blind) = self.insert_into_cd_slot(image_url, op).await?;
         self.system_written().await;
         self.patch_if_match(&self.system_path, sys, &patch, op)
             .await?;
@@ -840,6 +960,16 @@ impl RedfishClient {
             tokio::time::sleep(poll_every).await;
         };
         let media = self.media_inserted(&slot_path, inserted, op).await?;
+        if blind && parse::shows_other_image(&media, image_url) {
+            return Err(self.t.bad(
+                op,
+                format!(
+                    "the CD slot reads back {} instead of {image_url}: it was occupied and \
+                     the BMC kept that image, which the host may have booted",
+                    media.image.as_deref().unwrap_or("")
+                ),
+            ));
+        }
         Ok(MediaBoot {
             media,
             boot: boot.unwrap_or(wanted),

@@ -44,3 +44,12 @@ pub fn expand_refused(status: u16) -> bool {
 pub fn etag_refused(status: u16) -> bool {
     matches!(status, 412 | 428)
 }
+
+/// Statuses with which a BMC refuses an `InsertMedia` sent without reading
+/// the slot first: an occupied slot (400/409, iDRAC 500), a slot or action
+/// renumbered by a firmware update (404/405), a payload variant it wants
+/// otherwise (400). Each is worth reading the slot and going the long way;
+/// refused credentials (401/403) are not.
+pub fn blind_insert_refused(status: u16) -> bool {
+    (400..=599).contains(&status) && !matches!(status, 401 | 403)
+}

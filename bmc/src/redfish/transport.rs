@@ -22,6 +22,16 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
+    /// A resource kept from an earlier read (no headers).
+    pub(crate) fn kept(body: Value) -> Self {
+        Reply {
+            status: 200,
+            etag: None,
+            location: None,
+            body,
+        }
+    }
+
     /// The tag to send in `If-Match`: the `ETag` header, else the body's
     /// `@odata.etag` (some BMCs only give the latter).
     pub(crate) fn if_match_tag(&self) -> Option<String> {
