@@ -28,13 +28,14 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// Runs `metal3ctl bmc ARGS --address ADDRESS` with the credentials in the
-/// environment and the layout cache in `cache`.
-fn bmc(cache: &Path, address: &str, password: &str, args: &[&str]) -> Output {
+/// Runs `metal3ctl bmc ARGS --address ADDRESS [EXTRA...]` with the
+/// credentials in the environment and the layout cache in `cache`.
+fn bmc_with(cache: &Path, address: &str, password: &str, args: &[&str], extra: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_metal3ctl"))
         .arg("bmc")
         .args(args)
         .args(["--address", address])
+        .args(extra)
         .env("METAL3_BMC_USERNAME", USER)
         .env("METAL3_BMC_PASSWORD", password)
         .env("METAL3CTL_CACHE_DIR", cache)
@@ -49,15 +50,23 @@ fn bmc(cache: &Path, address: &str, password: &str, args: &[&str]) -> Output {
     out
 }
 
-/// [`bmc`] that must succeed; its stdout.
-fn ok(cache: &Path, address: &str, args: &[&str]) -> String {
-    let out = bmc(cache, address, PASS, args);
+fn bmc(cache: &Path, address: &str, password: &str, args: &[&str]) -> Output {
+    bmc_with(cache, address, password, args, &[])
+}
+
+/// [`bmc_with`] that must succeed; its stdout.
+fn ok_with(cache: &Path, address: &str, args: &[&str], extra: &[&str]) -> String {
+    let out = bmc_with(cache, address, PASS, args, extra);
     assert!(
         out.status.success(),
         "metal3ctl bmc {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ok(cache: &Path, address: &str, args: &[&str]) -> String {
+    ok_with(cache, address, args, &[])
 }
 
 fn json(text: &str) -> Value {
@@ -79,7 +88,20 @@ async fn logged_since(s: &Sushy, before: usize, n: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_redfish_verb_through_the_cli() {
     let s = Sushy::start(false).await;
-    let cache = scratch("verbs");
+    every_verb(&s, &scratch("verbs"), &[]).await;
+}
+
+/// The same over HTTPS, verified against the emulator's CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_redfish_verb_through_the_cli_over_https() {
+    let s = Sushy::start(true).await;
+    let ca = s.ca().display().to_string();
+    every_verb(&s, &scratch("verbs-tls"), &["--ca-file", &ca]).await;
+}
+
+async fn every_verb(s: &Sushy, cache: &Path, extra: &[&str]) {
+    let ok = |_: &Path, addr: &str, args: &[&str]| ok_with(cache, addr, args, extra);
+    let cache = cache.to_path_buf();
     let addr = s.system_address(2).to_string();
     let sys = format!("/redfish/v1/Systems/{}", SYS[2]);
     let slot = format!("{sys}/VirtualMedia/Cd");
@@ -147,7 +169,7 @@ async fn every_redfish_verb_through_the_cli() {
     assert_eq!(s.raw_get(&sys).await["PowerState"], "Off");
 
     // What the fake driver lacks is an error that names the BMC, not a crash.
-    let fw = bmc(&cache, &addr, PASS, &["firmware", "list"]);
+    let fw = bmc_with(&cache, &addr, PASS, &["firmware", "list"], extra);
     assert!(!fw.status.success());
     let err = String::from_utf8_lossy(&fw.stderr);
     assert!(err.contains(&s.base()) && err.contains("firmware"), "{err}");
