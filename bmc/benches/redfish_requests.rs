@@ -309,6 +309,49 @@ async fn run_op(c: &RedfishClient, row: &str, iso: &str) {
     }
 }
 
+/// CPU time this process has used: the sum over its threads (tokio's
+/// workers live through the whole bench), in nanoseconds.
+fn own_cpu() -> Duration {
+    let mut ns = 0u64;
+    for t in std::fs::read_dir("/proc/self/task").unwrap() {
+        let stat = std::fs::read_to_string(t.unwrap().path().join("schedstat")).unwrap_or_default();
+        ns += stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(ns)
+}
+
+/// CPU time process `pid` has used (user + system, exited threads
+/// included), at the kernel's tick resolution.
+fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let ticks = f[11] + f[12];
+    Duration::from_millis(ticks * 1000 / 100)
+}
+
+/// [`ours`], with the CPU time it took here and in the emulator serving it.
+async fn ours_timed(
+    s: &Sushy,
+    row: &str,
+    sys: usize,
+    iso: &str,
+    mode: Mode,
+) -> ((Vec<String>, Duration), (Duration, Duration)) {
+    let (me, emu) = (own_cpu(), process_cpu(s.pid()));
+    let counted = ours(s, row, sys, iso, mode).await;
+    (counted, (own_cpu() - me, process_cpu(s.pid()) - emu))
+}
+
 async fn ours(s: &Sushy, row: &str, sys: usize, iso: &str, mode: Mode) -> (Vec<String>, Duration) {
     match mode {
         Mode::Fresh | Mode::FreshAuto => {
@@ -403,13 +446,26 @@ async fn main() {
         );
         let mut us = Vec::new();
         let mut theirs = Vec::new();
+        let mut cpu = Vec::new();
         for (row, py_op, sys) in OPS {
-            us.push(ours(&mine, row, sys, &iso, mode).await);
+            let (counted, used) = ours_timed(&mine, row, sys, &iso, mode).await;
+            us.push(counted);
+            cpu.push(used);
             theirs.push(python(&theirs_emu, sys, py_op, &iso, mode).await);
         }
         let fold = |v: Vec<(Vec<String>, Duration)>| -> Vec<Counted> {
             v.into_iter().map(|(r, t)| (fold_polls(r), t)).collect()
         };
         print_table(title, &fold(us), &fold(theirs));
+        println!("CPU per operation, ours: this process (client and the ISO server) / the emulator serving it");
+        for ((row, _, _), (me, emu)) in OPS.iter().zip(&cpu) {
+            println!(
+                "  {:<23} {:>7.1} ms / {:>7.1} ms",
+                row,
+                me.as_secs_f64() * 1e3,
+                emu.as_secs_f64() * 1e3
+            );
+        }
+        println!();
     }
 }

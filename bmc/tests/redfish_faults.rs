@@ -1247,3 +1247,87 @@ async fn an_insert_the_bmc_silently_ignores_is_caught() {
     assert!(text.contains(old) && text.contains(new), "{text}");
     assert!(text.contains("may have booted"), "{text}");
 }
+
+/// Links from the BMC that lead to another host (an action target, a
+/// session service, a redirect, a path written to read as a host) get no
+/// request there: it would carry the password or the session token.
+#[tokio::test]
+async fn nothing_is_sent_to_another_host() {
+    let mut other = Server::new_async().await;
+    let stolen = other
+        .mock("POST", Matcher::Any)
+        .expect(0)
+        .create_async()
+        .await;
+    let stolen_get = other
+        .mock("GET", Matcher::Any)
+        .expect(0)
+        .create_async()
+        .await;
+    let elsewhere = format!("http://{}/steal", other.host_with_port());
+
+    // An action target on another host.
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    let target = json!({"Actions": {"#ComputerSystem.Reset": {"target": elsewhere,
+        "ResetType@Redfish.AllowableValues": ["On", "ForceOff"]}}});
+    s.mock("GET", SYS)
+        .with_body(system("Off", target))
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    let e = c.set_power(PowerAction::On).await.unwrap_err();
+    assert!(e.to_string().contains("another host"), "{e}");
+    assert!(e.to_string().contains(&other.host_with_port()), "{e}");
+
+    // A target written to read as a host after the base URL (`@host/...`)
+    // stays a path on the BMC.
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    let sneaky = format!("@{}/steal", other.host_with_port());
+    let target = json!({"Actions": {"#ComputerSystem.Reset": {"target": sneaky,
+        "ResetType@Redfish.AllowableValues": ["On", "ForceOff"]}}});
+    s.mock("GET", SYS)
+        .with_body(system("Off", target))
+        .create_async()
+        .await;
+    let on_bmc = s
+        .mock("POST", format!("/{sneaky}").as_str())
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    c.set_power(PowerAction::On).await.unwrap();
+    on_bmc.assert_async().await;
+
+    // A session service on another host: the password is not posted there.
+    let mut s = Server::new_async().await;
+    let mut r: Value = serde_json::from_str(&root(false)).unwrap();
+    r["Links"] = json!({"Sessions": {"@odata.id": format!("{elsewhere}/Sessions")}});
+    s.mock("GET", "/redfish/v1/")
+        .with_body(r.to_string())
+        .create_async()
+        .await;
+    let session = RedfishOptions {
+        auth: RedfishAuth::Session,
+        ..opts()
+    };
+    let e = connect(&s, session).await.unwrap_err();
+    assert!(e.to_string().contains("another host"), "{e}");
+    assert!(!e.to_string().contains(PASSWORD), "{e}");
+
+    // A redirect to another host is not followed.
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_status(302)
+        .with_header("Location", &format!("{elsewhere}/Systems/1"))
+        .create_async()
+        .await;
+    let e = connect(&s, opts()).await.unwrap_err();
+    assert!(e.to_string().contains("302"), "{e}");
+
+    stolen.assert_async().await;
+    stolen_get.assert_async().await;
+}

@@ -170,6 +170,22 @@ fn build_http(opts: &RedfishOptions, bmc: &str) -> Result<reqwest::Client, BmcEr
     let op = "configure TLS";
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
+        // Redirects within the BMC only (sushy-tools sends a system's name
+        // to its UUID path): reqwest drops `Authorization` on a redirect to
+        // another host, but not `X-Auth-Token`.
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| first.origin() == attempt.url().origin());
+            if !same {
+                attempt.stop()
+            } else if attempt.previous().len() > 5 {
+                attempt.error("more than 5 redirects")
+            } else {
+                attempt.follow()
+            }
+        }))
         .connect_timeout(opts.connect_timeout)
         .timeout(opts.request_timeout)
         .danger_accept_invalid_certs(opts.insecure);
