@@ -281,6 +281,23 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// See [`Inner::writing`].
     write_gate: std::sync::RwLock<()>,
+    /// Hosts let past the capacity check whose busy state the store does
+    /// not show yet: counted against the limit so that workers checking at
+    /// the same moment cannot let more hosts in than it allows.
+    admitted: Mutex<HashSet<ObjectKey>>,
+}
+
+/// A host's place among [`Inner::admitted`], given up when its pass ends
+/// (by then the store shows the busy state, or the host did not enter it).
+struct Admission<'a> {
+    admitted: &'a Mutex<HashSet<ObjectKey>>,
+    key: ObjectKey,
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        lock(self.admitted).remove(&self.key);
+    }
 }
 
 /// The host reconcile engine. Cheap to clone (shared state).
@@ -357,6 +374,7 @@ impl Engine {
                 queue: Mutex::new(Queue::default()),
                 wake: tokio::sync::Notify::new(),
                 write_gate: std::sync::RwLock::new(()),
+                admitted: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -859,6 +877,23 @@ impl Inner {
         Ok(n)
     }
 
+    /// The capacity check: whether `key` may enter a busy state, counting
+    /// the hosts the store shows busy and those admitted but not yet
+    /// written. One check at a time, so the count and the admission are
+    /// one step; a host admitted here holds its place until its pass ends.
+    fn admit(&self, key: &ObjectKey) -> Result<Option<Admission<'_>>, StoreError> {
+        let mut admitted = lock(&self.admitted);
+        let pending = admitted.iter().filter(|k| *k != key).count();
+        if self.busy_hosts(key)? + pending >= self.opts.provisioning_limit {
+            return Ok(None);
+        }
+        admitted.insert(key.clone());
+        Ok(Some(Admission {
+            admitted: &self.admitted,
+            key: key.clone(),
+        }))
+    }
+
     async fn reconcile(&self, key: &ObjectKey) -> Result<ReconcileResult, EngineError> {
         let host: BareMetalHost = match self.store.get_as(key) {
             Ok(h) => h,
@@ -883,6 +918,7 @@ impl Inner {
             ctx.firmware_settings_changes = metal3_hostmodel::state::changed_settings(&hfs);
         }
         let mut step = decide(&host, &ctx);
+        let mut _slot = None;
         while step.action != ProvisionerAction::None {
             if ctx.outcomes.len() >= MAX_ACTIONS_PER_PASS {
                 step.transient_error = Some(format!(
@@ -892,11 +928,12 @@ impl Inner {
                 break;
             }
             let performed = if step.action == ProvisionerAction::HasCapacity {
-                let busy = self.busy_hosts(key)?;
-                if busy >= self.opts.provisioning_limit {
-                    Performed::capacity(false)
-                } else {
-                    perform(self.inner_provisioner(), &href, &step.action).await
+                match self.admit(key)? {
+                    None => Performed::capacity(false),
+                    Some(slot) => {
+                        _slot = Some(slot);
+                        perform(self.inner_provisioner(), &href, &step.action).await
+                    }
                 }
             } else {
                 perform(self.inner_provisioner(), &href, &step.action).await
