@@ -1653,10 +1653,23 @@ impl IronicProvisioner {
                 last_error(&n)
             ))),
             _ => {
-                let settings = match self.changed_firmware_settings(h.host) {
+                let mut settings = match self.changed_firmware_settings(h.host) {
                     Ok(s) => s,
                     Err(o) => return not_started(o),
                 };
+                // As in preparing: the HFS status is older than a servicing
+                // that just ended, Ironic's BIOS record is not.
+                if n.provision_state == st::ACTIVE && !settings.is_empty() {
+                    match self.client.bios_settings(&n.uuid, false).await {
+                        Ok(list) => {
+                            settings =
+                                steps::not_applied(&settings, &steps::ironic_bios_values(&list))
+                        }
+                        Err(e) => {
+                            return not_started(api_outcome(label(&n), "read BIOS settings", &e))
+                        }
+                    }
+                }
                 let updates = match self.resource_spec(h.host, "HostFirmwareComponents") {
                     Ok(s) => s.unwrap_or(Value::Null),
                     Err(o) => return not_started(o),

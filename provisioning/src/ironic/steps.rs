@@ -180,6 +180,19 @@ pub fn ironic_bios_values(list: &[Value]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The `wanted` settings whose value Ironic does not report yet (`bios_now`,
+/// from [`ironic_bios_values`]).
+pub fn not_applied(
+    wanted: &BTreeMap<String, String>,
+    bios_now: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    wanted
+        .iter()
+        .filter(|(k, v)| bios_now.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// The manual-cleaning steps of a preparation, in Ironic's order: RAID
 /// (only when the host's settings changed), BIOS `apply_configuration` with
 /// the HostFirmwareSettings values the engine found differing from the
@@ -201,13 +214,10 @@ pub fn prepare_clean_steps(
         ));
     }
     if data.firmware_settings {
-        let pending: BTreeMap<String, String> = data
-            .target_firmware_settings
-            .iter()
-            .filter(|(k, v)| bios_now.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        out.extend(bios_step(&pending));
+        out.extend(bios_step(&not_applied(
+            &data.target_firmware_settings,
+            bios_now,
+        )));
     }
     if data.firmware_components {
         out.extend(firmware_step(firmware_updates));
