@@ -855,12 +855,17 @@ impl Inner {
         }
     }
 
-    /// Hosts other than `key` inspecting, provisioning or deprovisioning.
-    /// Hosts holding a provisioning slot. A delayed host holds none even in
-    /// a busy state (a race let it in, the next pass sent it back): counting
-    /// it let a few such hosts keep each other delayed forever.
-    fn busy_hosts(&self, key: &ObjectKey) -> Result<usize, StoreError> {
-        let mut n = 0;
+    /// The capacity check: whether `key` may be in a busy state
+    /// (inspecting, provisioning, deprovisioning). Counted against the
+    /// limit: the other hosts the store shows busy, and those admitted by a
+    /// pass that has not written their state yet. A delayed host holds no
+    /// slot even in a busy state (a race let it in, the next pass sent it
+    /// back): counting it let a few such hosts keep each other delayed
+    /// forever. One check at a time, so the count and the admission are one
+    /// step; an admitted host holds its place until its pass ends.
+    fn admit(&self, key: &ObjectKey) -> Result<Option<Admission<'_>>, StoreError> {
+        let mut admitted = lock(&self.admitted);
+        let (mut busy, mut busy_and_admitted) = (0, 0);
         self.visit_host_states(None, &mut |k, st| {
             if k != *key
                 && st.operational_status != OperationalStatus::Delayed
@@ -871,20 +876,14 @@ impl Inner {
                         | ProvisioningState::Deprovisioning
                 )
             {
-                n += 1;
+                busy += 1;
+                if admitted.contains(&k) {
+                    busy_and_admitted += 1;
+                }
             }
         })?;
-        Ok(n)
-    }
-
-    /// The capacity check: whether `key` may enter a busy state, counting
-    /// the hosts the store shows busy and those admitted but not yet
-    /// written. One check at a time, so the count and the admission are
-    /// one step; a host admitted here holds its place until its pass ends.
-    fn admit(&self, key: &ObjectKey) -> Result<Option<Admission<'_>>, StoreError> {
-        let mut admitted = lock(&self.admitted);
-        let pending = admitted.iter().filter(|k| *k != key).count();
-        if self.busy_hosts(key)? + pending >= self.opts.provisioning_limit {
+        let pending = admitted.iter().filter(|k| *k != key).count() - busy_and_admitted;
+        if busy + pending >= self.opts.provisioning_limit {
             return Ok(None);
         }
         admitted.insert(key.clone());
