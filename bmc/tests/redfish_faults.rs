@@ -1170,6 +1170,7 @@ async fn an_insert_the_bmc_silently_ignores_is_caught() {
         system_path: SYS.to_string(),
         root: Some(serde_json::from_str(&root(false)).unwrap()),
         system: serde_json::from_str(&system("Off", json!({}))).unwrap(),
+        system_untagged: true,
         cd_slot: Some(CdSlot {
             path: slot.clone(),
             slot: slot_body(""),
@@ -1330,4 +1331,64 @@ async fn nothing_is_sent_to_another_host() {
 
     stolen.assert_async().await;
     stolen_get.assert_async().await;
+}
+
+/// A boot override PATCHed without a read (no ETag known, target allowed
+/// by the copy at hand) that the BMC refuses with 400 — its allowed
+/// targets changed since that copy — goes the long way: a fresh read, the
+/// PATCH again, the read-back.
+#[tokio::test]
+async fn an_untagged_patch_refused_is_retried_after_a_fresh_read() {
+    use metal3_bmc::redfish::discovery::{Discovery, DISCOVERY_VERSION};
+    let mut s = Server::new_async().await;
+    let reads = s
+        .mock("GET", SYS)
+        .with_body(system("Off", json!({})))
+        .expect(2)
+        .create_async()
+        .await;
+    let refused = s
+        .mock("PATCH", SYS)
+        .with_status(400)
+        .with_body(
+            r#"{"error":{"@Message.ExtendedInfo":[{"Message":"Not allowed in this mode."}]}}"#,
+        )
+        .expect(1)
+        .create_async()
+        .await;
+    let taken = s
+        .mock("PATCH", SYS)
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let known = Discovery {
+        version: DISCOVERY_VERSION,
+        named: Some(SYS.to_string()),
+        system_path: SYS.to_string(),
+        root: Some(serde_json::from_str(&root(false)).unwrap()),
+        system: serde_json::from_str(&system("On", json!({}))).unwrap(),
+        system_untagged: true,
+        cd_slot: None,
+    };
+    let c = connect(
+        &s,
+        RedfishOptions {
+            discovery: Some(known),
+            ..opts()
+        },
+    )
+    .await
+    .unwrap();
+    c.set_boot(&BootOverride {
+        device: BootDevice::Pxe,
+        persistent: false,
+        mode: Some(BootMode::Uefi),
+        http_boot_uri: None,
+    })
+    .await
+    .unwrap();
+    refused.assert_async().await;
+    taken.assert_async().await;
+    reads.assert_async().await;
 }

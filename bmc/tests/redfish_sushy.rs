@@ -537,6 +537,34 @@ async fn if_match_and_412_retry_against_sushy_with_etags() {
             (sys.clone(), tag(2), 204),
         ]
     );
+
+    // A client starting from this one's discovery reads the system before
+    // its PATCH all the same: the service gives ETags, the PATCH carries
+    // the current one.
+    let known = c.discovery().await;
+    assert!(!known.system_untagged);
+    let c = RedfishClient::connect(
+        &front.address(0),
+        &creds(),
+        RedfishOptions {
+            discovery: Some(known),
+            ..quick()
+        },
+    )
+    .await
+    .unwrap();
+    front.bump(&sys);
+    c.set_boot(&BootOverride {
+        device: BootDevice::Pxe,
+        persistent: true,
+        mode: None,
+        http_boot_uri: None,
+    })
+    .await
+    .unwrap();
+    let patches = front.patches();
+    assert_eq!(patches.len(), 4, "{patches:?}");
+    assert_eq!(patches[3], (sys.clone(), tag(4), 204));
 }
 
 /// The CD slot is searched once per client; later media operations read it
@@ -891,6 +919,29 @@ async fn a_saved_discovery_spares_the_next_client_the_search() {
         s.raw_get(&sys).await["Boot"]["BootSourceOverrideTarget"],
         "Cd"
     );
+
+    // A one-time boot: the service gives no ETag and the kept system
+    // allows the target, so the PATCH goes without a read, then the
+    // read-back.
+    c.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = requests_in_log(&s).len();
+    let c = RedfishClient::connect(&s.system_address(2), &creds(), with(known.clone()))
+        .await
+        .unwrap();
+    c.set_boot(&BootOverride {
+        device: BootDevice::Pxe,
+        persistent: false,
+        mode: Some(BootMode::Uefi),
+        http_boot_uri: None,
+    })
+    .await
+    .unwrap();
+    let want = [format!("PATCH {sys} 204"), format!("GET {sys} 200")];
+    assert_eq!(logged_since(&s, before, want.len()).await, want);
+    let raw = s.raw_get(&sys).await;
+    assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Pxe");
+    assert_eq!(raw["Boot"]["BootSourceOverrideMode"], "UEFI");
 
     // A slot renumbered since (a firmware update): the insert is refused,
     // the slot searched again, and the image goes in.

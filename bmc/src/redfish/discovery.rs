@@ -29,6 +29,10 @@ pub struct Discovery {
     pub root: Option<Value>,
     /// The system resource as last read (for links and allowable values).
     pub system: Value,
+    /// The system was last read without an ETag, so a PATCH needs no read
+    /// first to get one (unknown: false, the careful way).
+    #[serde(default)]
+    pub system_untagged: bool,
     /// The CD/DVD virtual media slot found, when one was looked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cd_slot: Option<CdSlot>,
@@ -115,6 +119,7 @@ mod tests {
             system_path: "/redfish/v1/Systems/1".into(),
             root: Some(json!({"Systems": {"@odata.id": "/redfish/v1/Systems"}})),
             system: json!({"@odata.id": "/redfish/v1/Systems/1"}),
+            system_untagged: true,
             cd_slot: Some(CdSlot {
                 path: "/redfish/v1/Systems/1/VirtualMedia/Cd".into(),
                 slot: json!({"Id": "Cd"}),

@@ -120,6 +120,11 @@ const EXPAND_2: &str = "$expand=.($levels=2)";
 /// failing it for longer than a backoff, while each retry loads the BMC.
 const PART_RETRIES: u32 = 1;
 
+/// Whether a system read carried no ETag (see `RedfishClient::system_untagged`).
+fn untagged(r: &Reply) -> std::sync::atomic::AtomicBool {
+    r.if_match_tag().is_none().into()
+}
+
 /// The InsertMedia body most BMCs want; [`quirks::retry_insert_media_minimal`]
 /// says when to fall back to the image alone.
 fn insert_payload(image_url: &str) -> Value {
@@ -141,6 +146,9 @@ pub struct RedfishClient {
     vendor: tokio::sync::OnceCell<Vendor>,
     /// The system as last read (at connect, by a read-back or a poll).
     system: tokio::sync::Mutex<LastRead>,
+    /// The system was last read without an ETag (header or `@odata.etag`):
+    /// a PATCH then has no tag to send, and needs no read to get one.
+    system_untagged: std::sync::atomic::AtomicBool,
     /// The CD/DVD slot found by the first media operation, and its last read:
     /// later operations read the slot directly instead of searching again.
     cd_slot: tokio::sync::Mutex<Option<(String, LastRead)>>,
@@ -344,6 +352,7 @@ impl RedfishClient {
             named,
             system_path,
             vendor: tokio::sync::OnceCell::new(),
+            system_untagged: untagged(&reply),
             system: tokio::sync::Mutex::new(LastRead::new(reply, true)),
             cd_slot: tokio::sync::Mutex::new(None),
             bios_settings: tokio::sync::OnceCell::new(),
@@ -380,6 +389,7 @@ impl RedfishClient {
             system_path: known.system_path,
             vendor: tokio::sync::OnceCell::new(),
             system: tokio::sync::Mutex::new(LastRead::new(Reply::kept(known.system), false)),
+            system_untagged: known.system_untagged.into(),
             cd_slot: tokio::sync::Mutex::new(cd_slot),
             bios_settings: tokio::sync::OnceCell::new(),
         })
@@ -404,6 +414,9 @@ impl RedfishClient {
             system_path: self.system_path.clone(),
             root: self.root.get().cloned(),
             system: self.system_links().await,
+            system_untagged: self
+                .system_untagged
+                .load(std::sync::atomic::Ordering::Relaxed),
             cd_slot,
         }
     }
@@ -473,6 +486,7 @@ impl RedfishClient {
         }
         // Not holding the lock while reading: concurrent callers each read.
         let r = self.t.get(&self.system_path, op).await?;
+        self.note_tag(&r);
         *self.system.lock().await = LastRead::new(r.clone(), false);
         Ok(r)
     }
@@ -485,7 +499,16 @@ impl RedfishClient {
 
     /// Keeps a read-back of the system: the next state query may use it.
     async fn system_read_back(&self, reply: Reply) {
+        self.note_tag(&reply);
         *self.system.lock().await = LastRead::new(reply, true);
+    }
+
+    /// Remembers whether the system came with an ETag.
+    fn note_tag(&self, r: &Reply) {
+        self.system_untagged.store(
+            r.if_match_tag().is_none(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// The system was written to: its copy is no longer its state.
@@ -952,6 +975,7 @@ impl RedfishClient {
         let power = loop {
             let r = self.t.get(&self.system_path, op).await?;
             let body = r.body.clone();
+            self.note_tag(&r);
             *self.system.lock().await = LastRead::new(r, false);
             if boot.is_none() {
                 let now = parse::boot_override(&body).map_err(|d| self.t.bad(op, d))?;
@@ -1442,6 +1466,9 @@ impl PowerBootControl for RedfishClient {
 
     async fn set_boot(&self, boot: &BootOverride) -> Result<(), BmcError> {
         let op = "set boot override";
+        if let Some(answer) = self.patch_boot_untagged(boot, op).await? {
+            return self.boot_read_back(answer, boot, op).await;
+        }
         // The current state: allowed targets depend on the boot mode, and
         // the ETag must be the latest the client knows.
         let r = self.system_now(op).await?;
@@ -1450,6 +1477,60 @@ impl PowerBootControl for RedfishClient {
         let answer = self
             .patch_if_match(&self.system_path, r, &patch, op)
             .await?;
+        self.boot_read_back(answer, boot, op).await
+    }
+
+    async fn boot_override(&self) -> Result<BootOverride, BmcError> {
+        let op = "read boot override";
+        let sys = self.system_now(op).await?.body;
+        parse::boot_override(&sys).map_err(|d| self.t.bad(op, d))
+    }
+}
+
+impl RedfishClient {
+    /// The boot override PATCHed without reading the system first, when
+    /// that read would only give what is at hand: the system gives no ETag
+    /// (last read without one) and the copy at hand, which is not current,
+    /// allows the target. A refusal that a fresh read may explain (400: the
+    /// allowed targets changed with the boot mode; 412/428: the service
+    /// wants a tag after all) returns `None`, and the caller goes the long
+    /// way; the read-back verifies either way.
+    async fn patch_boot_untagged(
+        &self,
+        boot: &BootOverride,
+        op: &str,
+    ) -> Result<Option<Reply>, BmcError> {
+        if !self
+            .system_untagged
+            .load(std::sync::atomic::Ordering::Relaxed)
+            || self.system.lock().await.is_current()
+        {
+            return Ok(None);
+        }
+        let Ok(patch) = parse::boot_patch(&self.system_links().await, boot) else {
+            return Ok(None);
+        };
+        self.system_written().await;
+        match self
+            .t
+            .request(Method::PATCH, &self.system_path, Some(&patch), None, op)
+            .await
+        {
+            Ok(answer) => Ok(Some(answer)),
+            Err(BmcError::Http { status, .. }) if quirks::untagged_patch_refused(status) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads the boot override back after its PATCH and checks it.
+    async fn boot_read_back(
+        &self,
+        answer: Reply,
+        boot: &BootOverride,
+        op: &str,
+    ) -> Result<(), BmcError> {
         // Read back: a BMC may answer 2xx and keep another target. A 200
         // carrying the system already is the read-back.
         let back = if parse::is_resource(&answer.body, &self.system_path)
@@ -1463,11 +1544,5 @@ impl PowerBootControl for RedfishClient {
         // The next state query (power on, typically) may use this read.
         self.system_read_back(back).await;
         self.check_boot(boot, &now?, op).await
-    }
-
-    async fn boot_override(&self) -> Result<BootOverride, BmcError> {
-        let op = "read boot override";
-        let sys = self.system_now(op).await?.body;
-        parse::boot_override(&sys).map_err(|d| self.t.bad(op, d))
     }
 }
