@@ -138,8 +138,9 @@ pub struct RedfishClient {
     /// system in the address, a session to open), else the first time
     /// something needs it (`$expand` support, UpdateService, the vendor).
     root: tokio::sync::OnceCell<Value>,
-    /// The system path as the address names it (for [`Discovery::named`]).
-    named: Option<String>,
+    /// The system path as the address names it (for [`Discovery::named`]);
+    /// boxed: the client is a variant of `Bmc`, kept near the IPMI one's size.
+    named: Option<Box<str>>,
     system_path: String,
     /// Resolved the first time a quirk needs it: from the service root, the
     /// system's manufacturer, else the system's manager.
@@ -349,7 +350,7 @@ impl RedfishClient {
         Ok(RedfishClient {
             t,
             root,
-            named,
+            named: named.map(String::into_boxed_str),
             system_path,
             vendor: tokio::sync::OnceCell::new(),
             system_untagged: untagged(&reply),
@@ -385,7 +386,7 @@ impl RedfishClient {
         Ok(RedfishClient {
             t,
             root,
-            named,
+            named: named.map(String::into_boxed_str),
             system_path: known.system_path,
             vendor: tokio::sync::OnceCell::new(),
             system: tokio::sync::Mutex::new(LastRead::new(Reply::kept(known.system), false)),
@@ -410,7 +411,7 @@ impl RedfishClient {
             });
         Discovery {
             version: DISCOVERY_VERSION,
-            named: self.named.clone(),
+            named: self.named.as_deref().map(str::to_string),
             system_path: self.system_path.clone(),
             root: self.root.get().cloned(),
             system: self.system_links().await,
