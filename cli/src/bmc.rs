@@ -79,7 +79,7 @@ enum BmcVerb {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Virtual media (CD/DVD slot): insert an image URL, eject, show status.
+    /// Virtual media (CD/DVD slot): insert an image URL, eject, show status, or boot from it.
     #[command(after_help = "Examples:\n  \
         metal3ctl bmc media insert http://10.0.0.1/images/ipa.iso --address redfish-virtualmedia://10.0.0.5 --credentials-file creds.txt\n  \
         metal3ctl bmc media status --address redfish-virtualmedia://10.0.0.5 --credentials-file creds.txt -o json\n  \
