@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use metal3_bmc::address::BmcAddress;
+use metal3_bmc::redfish::discovery::{CdSlot, Discovery, DISCOVERY_VERSION};
 use metal3_bmc::redfish::{RedfishAuth, RedfishClient, RedfishOptions};
 use metal3_bmc::{
     BmcErrorKind, BootDevice, BootMode, BootOverride, Credentials, PowerAction, PowerBootControl,
@@ -62,6 +63,20 @@ fn opts() -> RedfishOptions {
     RedfishOptions {
         request_timeout: Duration::from_secs(5),
         ..RedfishOptions::default()
+    }
+}
+
+/// What an earlier client of [`SYS`] kept: the root without sessions, the
+/// system (`power`, no ETag) and maybe a CD slot.
+fn discovery(power: &str, cd_slot: Option<CdSlot>) -> Discovery {
+    Discovery {
+        version: DISCOVERY_VERSION,
+        named: Some(SYS.to_string()),
+        system_path: SYS.to_string(),
+        root: Some(serde_json::from_str(&root(false)).unwrap()),
+        system: serde_json::from_str(&system(power, json!({}))).unwrap(),
+        system_untagged: true,
+        cd_slot,
     }
 }
 
@@ -1152,7 +1167,7 @@ async fn boot_from_media_checks_first_and_verifies_at_the_end() {
 /// the reset, fails and says the host may have booted the old image.
 #[tokio::test]
 async fn an_insert_the_bmc_silently_ignores_is_caught() {
-    use metal3_bmc::redfish::discovery::{CdSlot, Discovery, DISCOVERY_VERSION};
+    use metal3_bmc::redfish::discovery::CdSlot;
     let old = "http://h/old.iso";
     let new = "http://h/new.iso";
     let slot = format!("{SYS}/VirtualMedia/CD1");
@@ -1164,18 +1179,13 @@ async fn an_insert_the_bmc_silently_ignores_is_caught() {
                "Actions": {"#VirtualMedia.InsertMedia": {"target": insert},
                            "#VirtualMedia.EjectMedia": {"target": eject}}})
     };
-    let known = Discovery {
-        version: DISCOVERY_VERSION,
-        named: Some(SYS.to_string()),
-        system_path: SYS.to_string(),
-        root: Some(serde_json::from_str(&root(false)).unwrap()),
-        system: serde_json::from_str(&system("Off", json!({}))).unwrap(),
-        system_untagged: true,
-        cd_slot: Some(CdSlot {
+    let known = discovery(
+        "Off",
+        Some(CdSlot {
             path: slot.clone(),
             slot: slot_body(""),
         }),
-    };
+    );
     let with = RedfishOptions {
         discovery: Some(known),
         ..opts()
@@ -1339,7 +1349,6 @@ async fn nothing_is_sent_to_another_host() {
 /// PATCH again, the read-back.
 #[tokio::test]
 async fn an_untagged_patch_refused_is_retried_after_a_fresh_read() {
-    use metal3_bmc::redfish::discovery::{Discovery, DISCOVERY_VERSION};
     let mut s = Server::new_async().await;
     let reads = s
         .mock("GET", SYS)
@@ -1362,15 +1371,7 @@ async fn an_untagged_patch_refused_is_retried_after_a_fresh_read() {
         .expect(1)
         .create_async()
         .await;
-    let known = Discovery {
-        version: DISCOVERY_VERSION,
-        named: Some(SYS.to_string()),
-        system_path: SYS.to_string(),
-        root: Some(serde_json::from_str(&root(false)).unwrap()),
-        system: serde_json::from_str(&system("On", json!({}))).unwrap(),
-        system_untagged: true,
-        cd_slot: None,
-    };
+    let known = discovery("On", None);
     let c = connect(
         &s,
         RedfishOptions {

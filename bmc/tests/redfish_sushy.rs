@@ -846,6 +846,21 @@ async fn boot_from_media_in_one_call() {
     assert_eq!(s.raw_get(&slot).await["Image"], second.as_str());
 }
 
+/// A client of system `i` starting from `known`.
+async fn known_client(
+    s: &Sushy,
+    i: usize,
+    known: metal3_bmc::redfish::discovery::Discovery,
+) -> RedfishClient {
+    let o = RedfishOptions {
+        discovery: Some(known),
+        ..quick()
+    };
+    RedfishClient::connect(&s.system_address(i), &creds(), o)
+        .await
+        .unwrap()
+}
+
 /// A discovery saved by one client (as the CLI keeps it between runs) lets
 /// the next client of the same system connect without a request and skip
 /// every read that only finds paths and targets: power on is the reset and
@@ -873,15 +888,9 @@ async fn a_saved_discovery_spares_the_next_client_the_search() {
     let known: Discovery = serde_json::from_str(&saved).unwrap();
     assert!(!saved.contains(PASS), "a discovery carries no password");
 
-    let with = |d: Discovery| RedfishOptions {
-        discovery: Some(d),
-        ..quick()
-    };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = requests_in_log(&s).len();
-    let c = RedfishClient::connect(&s.system_address(2), &creds(), with(known.clone()))
-        .await
-        .unwrap();
+    let c = known_client(&s, 2, known.clone()).await;
     c.set_power_and_wait(PowerAction::On, wait, every)
         .await
         .unwrap();
@@ -899,9 +908,7 @@ async fn a_saved_discovery_spares_the_next_client_the_search() {
     c.close().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = requests_in_log(&s).len();
-    let c = RedfishClient::connect(&s.system_address(2), &creds(), with(known.clone()))
-        .await
-        .unwrap();
+    let c = known_client(&s, 2, known.clone()).await;
     let done = c.boot_from_media(&second, None, wait, every).await.unwrap();
     assert_eq!(done.media.image.as_deref(), Some(second.as_str()));
     let want = [
@@ -926,9 +933,7 @@ async fn a_saved_discovery_spares_the_next_client_the_search() {
     c.close().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = requests_in_log(&s).len();
-    let c = RedfishClient::connect(&s.system_address(2), &creds(), with(known.clone()))
-        .await
-        .unwrap();
+    let c = known_client(&s, 2, known.clone()).await;
     c.set_boot(&BootOverride {
         device: BootDevice::Pxe,
         persistent: false,
@@ -952,16 +957,12 @@ async fn a_saved_discovery_spares_the_next_client_the_search() {
         cd.slot["Actions"]["#VirtualMedia.InsertMedia"]["target"] =
             format!("{gone}/Actions/VirtualMedia.InsertMedia").into();
     }
-    let c = RedfishClient::connect(&s.system_address(2), &creds(), with(stale))
-        .await
-        .unwrap();
+    let c = known_client(&s, 2, stale).await;
     let now = c.media_insert(&first).await.unwrap();
     assert_eq!(now.slot, slot);
     assert_eq!(s.raw_get(&slot).await["Image"], first.as_str());
 
     // Another system's discovery is not used: the client reads its own.
-    let c = RedfishClient::connect(&s.system_address(1), &creds(), with(known))
-        .await
-        .unwrap();
+    let c = known_client(&s, 1, known).await;
     assert_eq!(c.system_path(), format!("/redfish/v1/Systems/{}", SYS[1]));
 }
