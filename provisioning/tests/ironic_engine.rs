@@ -807,8 +807,9 @@ async fn custom_deploy_uses_custom_agent_and_a_deploy_failure_reaches_the_host()
     assert_eq!(st.provisioning.state.as_str(), "provisioning");
     assert_eq!(st.operational_status, OperationalStatus::Error);
     assert!(
-        st.error_message
-            .contains(&format!("node default~cd-0: {last_error}")),
+        st.error_message.starts_with(&format!(
+            "Custom deploy install_great_os failed: node default~cd-0: {last_error}"
+        )),
         "{}",
         st.error_message
     );

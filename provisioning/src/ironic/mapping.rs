@@ -287,6 +287,29 @@ pub enum DeployTarget<'a> {
     },
 }
 
+impl DeployTarget<'_> {
+    /// What failed, for a deploy that ended in `deploy failed`: the image
+    /// and its checksum as BMO words it, or the custom deploy step (with its
+    /// image when one was given) rather than an empty URL.
+    pub fn failure(self) -> String {
+        let image = |i: &Image| match i.checksum.as_deref() {
+            Some(c) => format!("url: {}, checksum: {c}", i.url),
+            None => format!("url: {}", i.url),
+        };
+        match self {
+            DeployTarget::Image(i) => format!("Image provisioning failed ({})", image(i)),
+            DeployTarget::Custom {
+                method,
+                image: Some(i),
+            } => format!("Custom deploy {method} failed ({})", image(i)),
+            DeployTarget::Custom {
+                method,
+                image: None,
+            } => format!("Custom deploy {method} failed"),
+        }
+    }
+}
+
 /// Node changes that prepare a deployment: `instance_info`, deploy interface and steps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeployPlan {

@@ -367,3 +367,33 @@ fn inventory_maps_to_hardware_details() {
         })
     );
 }
+
+#[test]
+fn deploy_failures_name_the_image_or_the_custom_step() {
+    let img = Image {
+        url: "http://h/i.qcow2".into(),
+        checksum: Some("http://h/i.qcow2.sha256".into()),
+        ..Image::default()
+    };
+    assert_eq!(
+        DeployTarget::Image(&img).failure(),
+        "Image provisioning failed (url: http://h/i.qcow2, checksum: http://h/i.qcow2.sha256)"
+    );
+    let custom = DeployTarget::Custom {
+        method: "install_coreos",
+        image: None,
+    };
+    assert_eq!(custom.failure(), "Custom deploy install_coreos failed");
+    let bare = Image {
+        checksum: None,
+        ..img.clone()
+    };
+    let custom = DeployTarget::Custom {
+        method: "install_coreos",
+        image: Some(&bare),
+    };
+    assert_eq!(
+        custom.failure(),
+        "Custom deploy install_coreos failed (url: http://h/i.qcow2)"
+    );
+}

@@ -1154,11 +1154,9 @@ impl IronicProvisioner {
                             == Some(i.url.as_str())
                 });
                 if same || url.is_none() {
-                    let (u, c) = url
-                        .map(|i| (i.url.as_str(), i.checksum.as_deref().unwrap_or("")))
-                        .unwrap_or(("", ""));
                     Outcome::failed(format!(
-                        "Image provisioning failed (url: {u}, checksum: {c}): node {}: {}",
+                        "{}: node {}: {}",
+                        target.failure(),
                         label(&n),
                         last_error(&n)
                     ))
