@@ -404,6 +404,14 @@ impl Engine {
             Ok(_) => {}
             Err(e) => tracing::warn!("cannot sweep the events of removed hosts: {e}"),
         }
+        // And what they owned (firmware settings and components, policies).
+        match crate::owners::sweep(store, self.inner.opts.namespace.as_deref()) {
+            Ok(gone) if !gone.is_empty() => {
+                tracing::info!(deleted = gone.len(), "objects of removed hosts deleted")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot sweep the objects of removed hosts: {e}"),
+        }
         let keys = self.host_keys()?;
         self.run(None, keys, stop).await
     }
@@ -809,6 +817,11 @@ impl Inner {
                 crate::events::delete_host_events(self.store.as_ref(), &key.namespace, uid)
             {
                 tracing::warn!(host = %key, "cannot delete the events of a removed host: {e}");
+            }
+            if let Err(e) =
+                crate::owners::collect(self.store.as_ref(), &key.namespace, &[uid.to_string()])
+            {
+                tracing::warn!(host = %key, "cannot delete the objects of a removed host: {e}");
             }
         }
     }
@@ -1250,9 +1263,11 @@ impl Inner {
             };
         }
         if gone {
-            // The events belong to this host instance and go with it.
+            // The events belong to this host instance and go with it, and
+            // so does what it owns.
             if let Some(uid) = host.metadata.uid.as_deref().filter(|u| !u.is_empty()) {
                 crate::events::delete_host_events(store, &key.namespace, uid)?;
+                crate::owners::collect(store, &key.namespace, &[uid.to_string()])?;
             }
         }
         Ok(gone)

@@ -9,6 +9,7 @@ pub mod direct;
 pub mod engine;
 pub mod events;
 pub mod ironic;
+pub mod owners;
 pub mod provisioner;
 pub mod store;
 

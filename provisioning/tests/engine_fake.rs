@@ -436,6 +436,11 @@ async fn workers_checking_capacity_at_once_never_exceed_the_limit() {
 #[tokio::test]
 async fn deletion_deprovisions_then_removes_finalizers_and_releases_secret() {
     let (store, fake, engine) = setup(opts(), &["h0"]);
+    store
+        .create(json!({"apiVersion": "metal3.io/v1alpha1", "kind": "HostUpdatePolicy",
+            "metadata": {"name": "h0", "namespace": "default"},
+            "spec": {"firmwareSettings": "onReboot"}}))
+        .unwrap();
     edit_host(store.as_ref(), "h0", |v| {
         v["spec"]["online"] = json!(true);
         v["spec"]["image"] = json!({"url": "http://127.0.0.1:9/x.iso", "format": "live-iso"});
@@ -463,6 +468,19 @@ async fn deletion_deprovisions_then_removes_finalizers_and_releases_secret() {
         .get(&ObjectKey::new("HardwareData", "default", "h0"))
         .unwrap_err()
         .is_not_found());
+    // What the host owned goes with it, as Kubernetes' collector would
+    // have it: its firmware settings and components, and the policy it
+    // took ownership of.
+    for kind in [
+        "HostFirmwareSettings",
+        "HostFirmwareComponents",
+        "HostUpdatePolicy",
+    ] {
+        let e = store
+            .get(&ObjectKey::new(kind, "default", "h0"))
+            .expect_err(kind);
+        assert!(e.is_not_found(), "{kind}: {e}");
+    }
 }
 
 #[tokio::test]
