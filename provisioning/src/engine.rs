@@ -1076,6 +1076,9 @@ impl Inner {
         };
         let status =
             metal3_hostmodel::state::firmware_settings_status(&hfs, &current, &Time::now());
+        if let (Some(rules), Some(reference)) = (&current.schema, &status.schema) {
+            self.ensure_firmware_schema(&hfs, host, &reference.name, rules)?;
+        }
         if hfs.status.as_ref() == Some(&status) {
             return Ok(Some(hfs));
         }
@@ -1271,6 +1274,84 @@ impl Inner {
             }
         }
         Ok(gone)
+    }
+
+    /// The FirmwareSchema `name` with `rules`, shared by the settings of
+    /// every host of the same model: created when missing, and owned by
+    /// each HostFirmwareSettings that uses it (so it goes with the last).
+    fn ensure_firmware_schema(
+        &self,
+        hfs: &HostFirmwareSettings,
+        host: &BareMetalHost,
+        name: &str,
+        rules: &std::collections::BTreeMap<String, metal3_hostmodel::other::SettingSchema>,
+    ) -> Result<(), StoreError> {
+        let ns = hfs.metadata.namespace_or_default();
+        let key = ObjectKey::new("FirmwareSchema", ns, name);
+        let uid = hfs.metadata.uid.clone().unwrap_or_default();
+        let owner = json!({
+            "apiVersion": metal3_hostmodel::API_VERSION,
+            "kind": HFS_KIND,
+            "name": hfs.metadata.name,
+            "uid": uid,
+        });
+        let _gate = self.writing();
+        match self.store.get(&key) {
+            Ok(existing) => {
+                if crate::owners::owner_uids(&existing).contains(&uid) {
+                    return Ok(());
+                }
+                let v = crate::store::update_with_retry(
+                    self.store.as_ref(),
+                    &key,
+                    Subresource::Main,
+                    |o| {
+                        let refs = meta_array(o, "ownerReferences", &key)?;
+                        if !refs.iter().any(|r| r.get("uid") == owner.get("uid")) {
+                            refs.push(owner.clone());
+                        }
+                        Ok(())
+                    },
+                )?;
+                self.note_write(&v);
+                Ok(())
+            }
+            Err(e) if e.is_not_found() => {
+                let vendor = host
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.hardware.as_ref())
+                    .and_then(|h| h.system_vendor.as_ref());
+                let spec = metal3_hostmodel::other::FirmwareSchemaSpec {
+                    hardware_vendor: vendor
+                        .map(|v| v.manufacturer.clone())
+                        .filter(|v| !v.is_empty()),
+                    hardware_model: vendor
+                        .map(|v| v.product_name.clone())
+                        .filter(|v| !v.is_empty()),
+                    schema: rules.clone(),
+                };
+                let spec = serde_json::to_value(&spec)
+                    .map_err(|e| invalid(&key, format!("cannot encode the schema: {e}")))?;
+                let obj = json!({
+                    "apiVersion": metal3_hostmodel::API_VERSION,
+                    "kind": "FirmwareSchema",
+                    "metadata": {"name": name, "namespace": ns, "ownerReferences": [owner]},
+                    "spec": spec,
+                });
+                match self.store.create(obj) {
+                    Ok(v) => {
+                        self.note_write(&v);
+                        Ok(())
+                    }
+                    // Another host of the same model created it meanwhile:
+                    // own it on the next read.
+                    Err(StoreError::AlreadyExists { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Creates the same-named HostFirmwareSettings and HostFirmwareComponents

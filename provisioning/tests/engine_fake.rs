@@ -12,12 +12,13 @@ use std::time::Duration;
 use common::*;
 use metal3_hostmodel::annotations::RebootMode;
 use metal3_hostmodel::hardware::{HardwareDetails, Nic};
+use metal3_hostmodel::other::SettingSchema;
 use metal3_hostmodel::state::{CurrentFirmwareSettings, OutcomeData, PrepareData};
 use metal3_hostmodel::{AutomatedCleaningMode, OperationalStatus};
 use metal3_provisioning::engine::{host_events, Engine, EngineOptions};
 use metal3_provisioning::provisioner::{HostRef, Outcome, Provisioner};
 use metal3_provisioning::store::{BoxFuture, MemoryStore, ObjectKey, Store};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const ADDR: &str = "redfish+http://127.0.0.1:9/redfish/v1/Systems/1";
 
@@ -39,6 +40,8 @@ struct Fake {
     inspecting: Mutex<HashMap<String, u32>>,
     /// The most hosts inspecting at once.
     max_inspecting: Mutex<usize>,
+    /// The BIOS registry reported with the settings (None: no registry).
+    schema: Option<BTreeMap<String, SettingSchema>>,
 }
 
 impl Fake {
@@ -114,12 +117,8 @@ impl Provisioner for Fake {
         _: &'a HostRef<'a>,
     ) -> BoxFuture<'a, Result<CurrentFirmwareSettings, String>> {
         let settings = self.bios.lock().unwrap().clone();
-        Box::pin(async move {
-            Ok(CurrentFirmwareSettings {
-                settings,
-                schema: None,
-            })
-        })
+        let schema = self.schema.clone();
+        Box::pin(async move { Ok(CurrentFirmwareSettings { settings, schema }) })
     }
     fn service<'a>(&'a self, h: &'a HostRef<'a>, _: bool) -> BoxFuture<'a, Outcome> {
         self.call(h, "service");
@@ -437,9 +436,11 @@ async fn workers_checking_capacity_at_once_never_exceed_the_limit() {
 async fn deletion_deprovisions_then_removes_finalizers_and_releases_secret() {
     let (store, fake, engine) = setup(opts(), &["h0"]);
     store
-        .create(json!({"apiVersion": "metal3.io/v1alpha1", "kind": "HostUpdatePolicy",
+        .create(
+            json!({"apiVersion": "metal3.io/v1alpha1", "kind": "HostUpdatePolicy",
             "metadata": {"name": "h0", "namespace": "default"},
-            "spec": {"firmwareSettings": "onReboot"}}))
+            "spec": {"firmwareSettings": "onReboot"}}),
+        )
         .unwrap();
     edit_host(store.as_ref(), "h0", |v| {
         v["spec"]["online"] = json!(true);
@@ -623,6 +624,100 @@ fn condition(hfs: &serde_json::Value, t: &str) -> (String, String) {
         c["status"].as_str().unwrap().to_string(),
         c["message"].as_str().unwrap_or("").to_string(),
     )
+}
+
+#[tokio::test]
+async fn a_bios_registry_becomes_one_firmware_schema_per_model() {
+    let rules = BTreeMap::from([(
+        "ProcTurboMode".to_string(),
+        SettingSchema {
+            attribute_type: Some("Enumeration".into()),
+            allowable_values: Some(vec!["Enabled".into(), "Disabled".into()]),
+            ..SettingSchema::default()
+        },
+    )]);
+    let store = Arc::new(MemoryStore::new());
+    for h in ["h0", "h1"] {
+        store
+            .create(secret(&format!("{h}-bmc"), "admin", "pw"))
+            .unwrap();
+        store.create(host(h, ADDR, json!({}))).unwrap();
+    }
+    let fake = Arc::new(Fake {
+        schema: Some(rules.clone()),
+        ..Fake::default()
+    });
+    fake.bios
+        .lock()
+        .unwrap()
+        .insert("ProcTurboMode".into(), "Enabled".into());
+    let engine = Engine::new(store.clone(), fake.clone(), opts());
+    engine
+        .run_hosts_until_settled(&keys(&["h0", "h1"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+
+    // Both hosts' settings name the same schema, which both own.
+    let name = metal3_hostmodel::state::schema_name(&rules);
+    let mut owners = Vec::new();
+    for h in ["h0", "h1"] {
+        let hfs = store
+            .get(&ObjectKey::new("HostFirmwareSettings", "default", h))
+            .unwrap();
+        assert_eq!(
+            hfs["status"]["schema"],
+            json!({"name": name, "namespace": "default"})
+        );
+        owners.push(hfs["metadata"]["uid"].clone());
+    }
+    let schema_key = ObjectKey::new("FirmwareSchema", "default", &name);
+    let schema = store.get(&schema_key).unwrap();
+    assert_eq!(
+        schema["spec"]["schema"]["ProcTurboMode"]["allowable_values"],
+        json!(["Enabled", "Disabled"])
+    );
+    let refs: Vec<Value> = schema["metadata"]["ownerReferences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uid"].clone())
+        .collect();
+    assert_eq!(refs.len(), 2);
+    assert!(owners.iter().all(|o| refs.contains(o)), "{refs:?}");
+
+    // A value outside the registry's allowed ones is invalid by its rules.
+    edit_hfs(store.as_ref(), "h0", json!({"ProcTurboMode": "Sometimes"}));
+    engine
+        .run_hosts_until_settled(&keys(&["h0"]), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let hfs = store
+        .get(&ObjectKey::new("HostFirmwareSettings", "default", "h0"))
+        .unwrap();
+    assert_eq!(condition(&hfs, "Valid").0, "False");
+
+    // The schema stays while one host uses it, and goes with the last.
+    for (h, left) in [("h0", true), ("h1", false)] {
+        store.delete(&host_key(h)).unwrap();
+        engine
+            .run_hosts_until_settled(&keys(&[h]), Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert_eq!(store.get(&schema_key).is_ok(), left, "after {h}");
+    }
+}
+
+fn edit_hfs(store: &dyn Store, name: &str, settings: serde_json::Value) {
+    metal3_provisioning::store::update_with_retry(
+        store,
+        &ObjectKey::new("HostFirmwareSettings", "default", name),
+        metal3_provisioning::store::Subresource::Main,
+        |v| {
+            v["spec"]["settings"] = settings.clone();
+            Ok(())
+        },
+    )
+    .unwrap();
 }
 
 #[tokio::test]

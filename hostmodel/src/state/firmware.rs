@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use crate::meta::{Condition, IntOrString};
-use crate::other::{HostFirmwareSettings, HostFirmwareSettingsStatus, SettingSchema};
+use crate::other::{
+    HostFirmwareSettings, HostFirmwareSettingsStatus, SchemaReference, SettingSchema,
+};
 use crate::time::Time;
 
 /// Condition type: `spec.settings` differs from `status.settings`.
@@ -27,6 +29,26 @@ pub struct CurrentFirmwareSettings {
     pub settings: BTreeMap<String, String>,
     /// Setting name → rules (None: the BMC publishes no registry).
     pub schema: Option<BTreeMap<String, SettingSchema>>,
+}
+
+/// The FirmwareSchema name for `rules`: `schema-` and the first 8 hex
+/// digits of the SHA-256 of the rules in name order, so that hosts of the
+/// same model share one schema, as in BMO.
+pub fn schema_name(rules: &BTreeMap<String, SettingSchema>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (name, rule) in rules {
+        h.update(name.as_bytes());
+        h.update([0]);
+        // A map of plain fields: serializing cannot fail.
+        h.update(serde_json::to_vec(rule).unwrap_or_default());
+        h.update([0]);
+    }
+    let hex: String = h.finalize()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("schema-{hex}")
 }
 
 /// Why each invalid `spec.settings` entry is invalid (empty: all valid).
@@ -152,8 +174,15 @@ pub fn firmware_settings_status(
         }
         _ => Some(*now),
     };
+    let schema = match &current.schema {
+        Some(rules) => Some(SchemaReference {
+            namespace: hfs.metadata.namespace_or_default().to_string(),
+            name: schema_name(rules),
+        }),
+        None => old.and_then(|o| o.schema.clone()),
+    };
     let mut next = HostFirmwareSettingsStatus {
-        schema: old.and_then(|o| o.schema.clone()),
+        schema,
         settings: Some(settings),
         last_updated,
         conditions: None,
