@@ -225,8 +225,9 @@ mod tests {
         store.get(&ObjectKey::new(kind, "ns", name)).is_ok()
     }
 
-    fn uid_of(store: &dyn Store, kind: &str, name: &str) -> String {
-        let v = store.get(&ObjectKey::new(kind, "ns", name)).unwrap();
+    /// Creates `kind`/`name` owned by `owners`; returns its uid.
+    fn add(store: &dyn Store, kind: &str, name: &str, owners: &[(&str, &str, &str)]) -> String {
+        let v = store.create(obj(kind, name, owners)).unwrap();
         v.pointer("/metadata/uid")
             .and_then(Value::as_str)
             .unwrap()
@@ -236,42 +237,36 @@ mod tests {
     #[test]
     fn collect_cascades_and_spares_what_others_own() {
         let store = crate::store::MemoryStore::new();
-        store
-            .create(obj(
-                "HostFirmwareSettings",
-                "h0",
-                &[("BareMetalHost", "h0", "u0")],
-            ))
-            .unwrap();
-        let hfs = uid_of(&store, "HostFirmwareSettings", "h0");
-        store
-            .create(obj(
-                "HostFirmwareSettings",
-                "h1",
-                &[("BareMetalHost", "h1", "u1")],
-            ))
-            .unwrap();
-        let hfs1 = uid_of(&store, "HostFirmwareSettings", "h1");
+        let hfs = add(
+            &store,
+            "HostFirmwareSettings",
+            "h0",
+            &[("BareMetalHost", "h0", "u0")],
+        );
+        let hfs1 = add(
+            &store,
+            "HostFirmwareSettings",
+            "h1",
+            &[("BareMetalHost", "h1", "u1")],
+        );
         // A schema shared by both hosts' settings, and one only h0's used.
-        store
-            .create(obj(
-                "FirmwareSchema",
-                "schema-shared",
-                &[
-                    ("HostFirmwareSettings", "h0", &hfs),
-                    ("HostFirmwareSettings", "h1", &hfs1),
-                ],
-            ))
-            .unwrap();
-        store
-            .create(obj(
-                "FirmwareSchema",
-                "schema-h0",
-                &[("HostFirmwareSettings", "h0", &hfs)],
-            ))
-            .unwrap();
+        add(
+            &store,
+            "FirmwareSchema",
+            "schema-shared",
+            &[
+                ("HostFirmwareSettings", "h0", &hfs),
+                ("HostFirmwareSettings", "h1", &hfs1),
+            ],
+        );
+        add(
+            &store,
+            "FirmwareSchema",
+            "schema-h0",
+            &[("HostFirmwareSettings", "h0", &hfs)],
+        );
         // A policy nobody owns (written by a user): never collected.
-        store.create(obj("HostUpdatePolicy", "mine", &[])).unwrap();
+        add(&store, "HostUpdatePolicy", "mine", &[]);
 
         let gone = collect(&store, "ns", &["u0".to_string()]).unwrap();
         assert_eq!(gone.len(), 2, "{gone:?}");
@@ -288,43 +283,32 @@ mod tests {
     #[test]
     fn sweep_finds_owners_gone_while_nothing_ran() {
         let store = crate::store::MemoryStore::new();
-        store
-            .create(
-                json!({"apiVersion": "metal3.io/v1alpha1", "kind": "BareMetalHost",
-            "metadata": {"name": "h1", "namespace": "ns"}, "spec": {}}),
-            )
-            .unwrap();
-        let live = uid_of(&store, "BareMetalHost", "h1");
-        store
-            .create(obj(
-                "HostFirmwareSettings",
-                "h0",
-                &[("BareMetalHost", "h0", "gone")],
-            ))
-            .unwrap();
-        let hfs = uid_of(&store, "HostFirmwareSettings", "h0");
-        store
-            .create(obj(
-                "FirmwareSchema",
-                "schema-h0",
-                &[("HostFirmwareSettings", "h0", &hfs)],
-            ))
-            .unwrap();
-        store
-            .create(obj(
-                "HostFirmwareSettings",
-                "h1",
-                &[("BareMetalHost", "h1", &live)],
-            ))
-            .unwrap();
+        let live = add(&store, "BareMetalHost", "h1", &[]);
+        let hfs = add(
+            &store,
+            "HostFirmwareSettings",
+            "h0",
+            &[("BareMetalHost", "h0", "gone")],
+        );
+        add(
+            &store,
+            "FirmwareSchema",
+            "schema-h0",
+            &[("HostFirmwareSettings", "h0", &hfs)],
+        );
+        add(
+            &store,
+            "HostFirmwareSettings",
+            "h1",
+            &[("BareMetalHost", "h1", &live)],
+        );
         // Same name, another instance: the old uid is gone.
-        store
-            .create(obj(
-                "HostFirmwareComponents",
-                "h1",
-                &[("BareMetalHost", "h1", "old-h1")],
-            ))
-            .unwrap();
+        add(
+            &store,
+            "HostFirmwareComponents",
+            "h1",
+            &[("BareMetalHost", "h1", "old-h1")],
+        );
 
         let gone = sweep(&store, None).unwrap();
         assert_eq!(gone.len(), 3, "{gone:?}");
