@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use metal3_bmc::address::BmcAddress;
+use metal3_bmc::redfish::discovery::{CdSlot, Discovery, DISCOVERY_VERSION};
 use metal3_bmc::redfish::{RedfishAuth, RedfishClient, RedfishOptions};
 use metal3_bmc::{
     BmcErrorKind, BootDevice, BootMode, BootOverride, Credentials, PowerAction, PowerBootControl,
@@ -62,6 +63,20 @@ fn opts() -> RedfishOptions {
     RedfishOptions {
         request_timeout: Duration::from_secs(5),
         ..RedfishOptions::default()
+    }
+}
+
+/// What an earlier client of [`SYS`] kept: the root without sessions, the
+/// system (`power`, no ETag) and maybe a CD slot.
+fn discovery(power: &str, cd_slot: Option<CdSlot>) -> Discovery {
+    Discovery {
+        version: DISCOVERY_VERSION,
+        named: Some(SYS.to_string()),
+        system_path: SYS.to_string(),
+        root: Some(serde_json::from_str(&root(false)).unwrap()),
+        system: serde_json::from_str(&system(power, json!({}))).unwrap(),
+        system_untagged: true,
+        cd_slot,
     }
 }
 
@@ -1143,4 +1158,238 @@ async fn boot_from_media_checks_first_and_verifies_at_the_end() {
     for m in [reads, insert, patch, reset] {
         m.assert_async().await;
     }
+}
+
+/// A BMC that takes an insert into an occupied slot and keeps the image it
+/// held (no peer does this; the Redfish schema leaves it open). Inserting
+/// straight into a slot known from a discovery must catch it: `media_insert`
+/// ejects and inserts again; `boot_from_media`, which learns it only after
+/// the reset, fails and says the host may have booted the old image.
+#[tokio::test]
+async fn an_insert_the_bmc_silently_ignores_is_caught() {
+    use metal3_bmc::redfish::discovery::CdSlot;
+    let old = "http://h/old.iso";
+    let new = "http://h/new.iso";
+    let slot = format!("{SYS}/VirtualMedia/CD1");
+    let insert = format!("{slot}/Actions/VirtualMedia.InsertMedia");
+    let eject = format!("{slot}/Actions/VirtualMedia.EjectMedia");
+    let slot_body = |image: &str| {
+        json!({"@odata.id": slot, "MediaTypes": ["CD", "DVD"], "Inserted": !image.is_empty(),
+               "Image": image,
+               "Actions": {"#VirtualMedia.InsertMedia": {"target": insert},
+                           "#VirtualMedia.EjectMedia": {"target": eject}}})
+    };
+    let known = discovery(
+        "Off",
+        Some(CdSlot {
+            path: slot.clone(),
+            slot: slot_body(""),
+        }),
+    );
+    let with = RedfishOptions {
+        discovery: Some(known),
+        ..opts()
+    };
+
+    // media_insert: the read-back after the blind insert shows the old
+    // image (and serves as the slot's state for the eject), the read-back
+    // after the second insert the new one.
+    let mut s = Server::new_async().await;
+    s.mock("GET", slot.as_str())
+        .with_body(slot_body(old).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", slot.as_str())
+        .with_body(slot_body(new).to_string())
+        .create_async()
+        .await;
+    let inserts = s
+        .mock("POST", insert.as_str())
+        .with_status(204)
+        .expect(2)
+        .create_async()
+        .await;
+    let ejects = s
+        .mock("POST", eject.as_str())
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, with.clone()).await.unwrap();
+    let st = c.media_insert(new).await.unwrap();
+    assert_eq!(st.image.as_deref(), Some(new));
+    inserts.assert_async().await;
+    ejects.assert_async().await;
+
+    // boot_from_media: off, then on with the CD override; the slot keeps
+    // the old image.
+    let mut s = Server::new_async().await;
+    s.mock("GET", SYS)
+        .with_body(system("Off", json!({})))
+        .expect(1)
+        .create_async()
+        .await;
+    s.mock("GET", SYS)
+        .with_body(system(
+            "On",
+            json!({"Boot": {"BootSourceOverrideTarget": "Cd",
+                            "BootSourceOverrideEnabled": "Once"}}),
+        ))
+        .create_async()
+        .await;
+    s.mock("GET", slot.as_str())
+        .with_body(slot_body(old).to_string())
+        .create_async()
+        .await;
+    for (m, p) in [
+        ("POST", insert.as_str()),
+        ("PATCH", SYS),
+        ("POST", &format!("{SYS}/Actions/ComputerSystem.Reset")),
+    ] {
+        s.mock(m, p).with_status(204).create_async().await;
+    }
+    let c = connect(&s, with).await.unwrap();
+    let e = c
+        .boot_from_media(new, None, Duration::from_secs(5), Duration::from_millis(10))
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains(old) && text.contains(new), "{text}");
+    assert!(text.contains("may have booted"), "{text}");
+}
+
+/// Links from the BMC that lead to another host (an action target, a
+/// session service, a redirect, a path written to read as a host) get no
+/// request there: it would carry the password or the session token.
+#[tokio::test]
+async fn nothing_is_sent_to_another_host() {
+    let mut other = Server::new_async().await;
+    let stolen = other
+        .mock("POST", Matcher::Any)
+        .expect(0)
+        .create_async()
+        .await;
+    let stolen_get = other
+        .mock("GET", Matcher::Any)
+        .expect(0)
+        .create_async()
+        .await;
+    let elsewhere = format!("http://{}/steal", other.host_with_port());
+
+    // An action target on another host.
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    let target = json!({"Actions": {"#ComputerSystem.Reset": {"target": elsewhere,
+        "ResetType@Redfish.AllowableValues": ["On", "ForceOff"]}}});
+    s.mock("GET", SYS)
+        .with_body(system("Off", target))
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    let e = c.set_power(PowerAction::On).await.unwrap_err();
+    assert!(e.to_string().contains("another host"), "{e}");
+    assert!(e.to_string().contains(&other.host_with_port()), "{e}");
+
+    // A target written to read as a host after the base URL (`@host/...`)
+    // stays a path on the BMC.
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    let sneaky = format!("@{}/steal", other.host_with_port());
+    let target = json!({"Actions": {"#ComputerSystem.Reset": {"target": sneaky,
+        "ResetType@Redfish.AllowableValues": ["On", "ForceOff"]}}});
+    s.mock("GET", SYS)
+        .with_body(system("Off", target))
+        .create_async()
+        .await;
+    let on_bmc = s
+        .mock("POST", format!("/{sneaky}").as_str())
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let c = connect(&s, opts()).await.unwrap();
+    c.set_power(PowerAction::On).await.unwrap();
+    on_bmc.assert_async().await;
+
+    // A session service on another host: the password is not posted there.
+    let mut s = Server::new_async().await;
+    let mut r: Value = serde_json::from_str(&root(false)).unwrap();
+    r["Links"] = json!({"Sessions": {"@odata.id": format!("{elsewhere}/Sessions")}});
+    s.mock("GET", "/redfish/v1/")
+        .with_body(r.to_string())
+        .create_async()
+        .await;
+    let session = RedfishOptions {
+        auth: RedfishAuth::Session,
+        ..opts()
+    };
+    let e = connect(&s, session).await.unwrap_err();
+    assert!(e.to_string().contains("another host"), "{e}");
+    assert!(!e.to_string().contains(PASSWORD), "{e}");
+
+    // A redirect to another host is not followed.
+    let mut s = Server::new_async().await;
+    base(&mut s, false).await;
+    s.mock("GET", SYS)
+        .with_status(302)
+        .with_header("Location", &format!("{elsewhere}/Systems/1"))
+        .create_async()
+        .await;
+    let e = connect(&s, opts()).await.unwrap_err();
+    assert!(e.to_string().contains("302"), "{e}");
+
+    stolen.assert_async().await;
+    stolen_get.assert_async().await;
+}
+
+/// A boot override PATCHed without a read (no ETag known, target allowed
+/// by the copy at hand) that the BMC refuses with 400 — its allowed
+/// targets changed since that copy — goes the long way: a fresh read, the
+/// PATCH again, the read-back.
+#[tokio::test]
+async fn an_untagged_patch_refused_is_retried_after_a_fresh_read() {
+    let mut s = Server::new_async().await;
+    let reads = s
+        .mock("GET", SYS)
+        .with_body(system("Off", json!({})))
+        .expect(2)
+        .create_async()
+        .await;
+    let refused = s
+        .mock("PATCH", SYS)
+        .with_status(400)
+        .with_body(
+            r#"{"error":{"@Message.ExtendedInfo":[{"Message":"Not allowed in this mode."}]}}"#,
+        )
+        .expect(1)
+        .create_async()
+        .await;
+    let taken = s
+        .mock("PATCH", SYS)
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    let known = discovery("On", None);
+    let c = connect(
+        &s,
+        RedfishOptions {
+            discovery: Some(known),
+            ..opts()
+        },
+    )
+    .await
+    .unwrap();
+    c.set_boot(&BootOverride {
+        device: BootDevice::Pxe,
+        persistent: false,
+        mode: Some(BootMode::Uefi),
+        http_boot_uri: None,
+    })
+    .await
+    .unwrap();
+    refused.assert_async().await;
+    taken.assert_async().await;
+    reads.assert_async().await;
 }

@@ -537,6 +537,34 @@ async fn if_match_and_412_retry_against_sushy_with_etags() {
             (sys.clone(), tag(2), 204),
         ]
     );
+
+    // A client starting from this one's discovery reads the system before
+    // its PATCH all the same: the service gives ETags, the PATCH carries
+    // the current one.
+    let known = c.discovery().await;
+    assert!(!known.system_untagged);
+    let c = RedfishClient::connect(
+        &front.address(0),
+        &creds(),
+        RedfishOptions {
+            discovery: Some(known),
+            ..quick()
+        },
+    )
+    .await
+    .unwrap();
+    front.bump(&sys);
+    c.set_boot(&BootOverride {
+        device: BootDevice::Pxe,
+        persistent: true,
+        mode: None,
+        http_boot_uri: None,
+    })
+    .await
+    .unwrap();
+    let patches = front.patches();
+    assert_eq!(patches.len(), 4, "{patches:?}");
+    assert_eq!(patches[3], (sys.clone(), tag(4), 204));
 }
 
 /// The CD slot is searched once per client; later media operations read it
@@ -560,8 +588,8 @@ async fn media_operations_search_the_slot_once() {
         // status: the search
         format!("GET {sys}/VirtualMedia 200"),
         format!("GET {slot} 200"),
-        // insert: the slot read directly, the action, its read-back
-        format!("GET {slot} 200"),
+        // insert: the slot's layout is known, its state not (status used
+        // that read): the action straight away, then its read-back
         format!("POST {slot}/Actions/VirtualMedia.InsertMedia 204"),
         format!("GET {slot} 200"),
         // eject: the insert's read-back is the current state
@@ -816,4 +844,125 @@ async fn boot_from_media_in_one_call() {
     assert_eq!(raw["PowerState"], "On");
     assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Cd");
     assert_eq!(s.raw_get(&slot).await["Image"], second.as_str());
+}
+
+/// A client of system `i` starting from `known`.
+async fn known_client(
+    s: &Sushy,
+    i: usize,
+    known: metal3_bmc::redfish::discovery::Discovery,
+) -> RedfishClient {
+    let o = RedfishOptions {
+        discovery: Some(known),
+        ..quick()
+    };
+    RedfishClient::connect(&s.system_address(i), &creds(), o)
+        .await
+        .unwrap()
+}
+
+/// A discovery saved by one client (as the CLI keeps it between runs) lets
+/// the next client of the same system connect without a request and skip
+/// every read that only finds paths and targets: power on is the reset and
+/// its read-back, a boot from media inserts into the known slot straight
+/// away. The emulator's state is checked with raw reads; a discovery whose
+/// slot is gone falls back to searching, and one for another system is
+/// ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_discovery_spares_the_next_client_the_search() {
+    use metal3_bmc::redfish::discovery::Discovery;
+    let s = Sushy::start(false).await;
+    let iso_port = serve_file(b"iso".to_vec()).await;
+    let first = format!("http://127.0.0.1:{iso_port}/first.iso");
+    let second = format!("http://127.0.0.1:{iso_port}/second.iso");
+    let sys = format!("/redfish/v1/Systems/{}", SYS[2]);
+    let slot = format!("{sys}/VirtualMedia/Cd");
+    let wait = Duration::from_secs(60);
+    let every = Duration::from_millis(200);
+
+    // The first client finds the slot and leaves the first image in it.
+    let c = connect(&s, 2).await;
+    c.media_insert(&first).await.unwrap();
+    let saved = serde_json::to_string(&c.discovery().await).unwrap();
+    c.close().await;
+    let known: Discovery = serde_json::from_str(&saved).unwrap();
+    assert!(!saved.contains(PASS), "a discovery carries no password");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = requests_in_log(&s).len();
+    let c = known_client(&s, 2, known.clone()).await;
+    c.set_power_and_wait(PowerAction::On, wait, every)
+        .await
+        .unwrap();
+    let want = [
+        format!("POST {sys}/Actions/ComputerSystem.Reset 204"),
+        format!("GET {sys} 200"),
+    ];
+    let seen = fold_polls(logged_since(&s, before, want.len()).await, &sys);
+    assert_eq!(seen, want);
+    assert_eq!(s.raw_get(&sys).await["PowerState"], "On");
+
+    // Boot from media into the occupied slot: the insert goes straight to
+    // the known slot (sushy-tools replaces the image), the host is on so a
+    // force restart; one read of the slot at the end shows the new image.
+    c.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = requests_in_log(&s).len();
+    let c = known_client(&s, 2, known.clone()).await;
+    let done = c.boot_from_media(&second, None, wait, every).await.unwrap();
+    assert_eq!(done.media.image.as_deref(), Some(second.as_str()));
+    let want = [
+        format!("GET {sys} 200"),
+        format!("POST {slot}/Actions/VirtualMedia.InsertMedia 204"),
+        format!("PATCH {sys} 204"),
+        format!("POST {sys}/Actions/ComputerSystem.Reset 204"),
+        format!("GET {sys} 200"),
+        format!("GET {slot} 200"),
+    ];
+    let seen = fold_polls(logged_since(&s, before, want.len()).await, &sys);
+    assert_eq!(seen, want);
+    assert_eq!(s.raw_get(&slot).await["Image"], second.as_str());
+    assert_eq!(
+        s.raw_get(&sys).await["Boot"]["BootSourceOverrideTarget"],
+        "Cd"
+    );
+
+    // A one-time boot: the service gives no ETag and the kept system
+    // allows the target, so the PATCH goes without a read, then the
+    // read-back.
+    c.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = requests_in_log(&s).len();
+    let c = known_client(&s, 2, known.clone()).await;
+    c.set_boot(&BootOverride {
+        device: BootDevice::Pxe,
+        persistent: false,
+        mode: Some(BootMode::Uefi),
+        http_boot_uri: None,
+    })
+    .await
+    .unwrap();
+    let want = [format!("PATCH {sys} 204"), format!("GET {sys} 200")];
+    assert_eq!(logged_since(&s, before, want.len()).await, want);
+    let raw = s.raw_get(&sys).await;
+    assert_eq!(raw["Boot"]["BootSourceOverrideTarget"], "Pxe");
+    assert_eq!(raw["Boot"]["BootSourceOverrideMode"], "UEFI");
+
+    // A slot renumbered since (a firmware update): the insert is refused,
+    // the slot searched again, and the image goes in.
+    let mut stale = known.clone();
+    let gone = format!("{sys}/VirtualMedia/Gone");
+    if let Some(cd) = stale.cd_slot.as_mut() {
+        cd.path = gone.clone();
+        cd.slot["Actions"]["#VirtualMedia.InsertMedia"]["target"] =
+            format!("{gone}/Actions/VirtualMedia.InsertMedia").into();
+    }
+    let c = known_client(&s, 2, stale).await;
+    let now = c.media_insert(&first).await.unwrap();
+    assert_eq!(now.slot, slot);
+    assert_eq!(s.raw_get(&slot).await["Image"], first.as_str());
+
+    // Another system's discovery is not used: the client reads its own.
+    let c = known_client(&s, 1, known).await;
+    assert_eq!(c.system_path(), format!("/redfish/v1/Systems/{}", SYS[1]));
 }

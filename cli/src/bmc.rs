@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use metal3_bmc::address::{AddressError, BmcAddress};
+use metal3_bmc::address::{AddressError, BmcAddress, Protocol};
+
+use crate::bmc_cache::DiscoveryCache;
 use metal3_bmc::ipmi::IpmiOptions;
 use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
 use metal3_bmc::{
@@ -77,11 +79,12 @@ enum BmcVerb {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Virtual media (CD/DVD slot): insert an image URL, eject, show status.
+    /// Virtual media (CD/DVD slot): insert an image URL, eject, show status, or boot from it.
     #[command(after_help = "Examples:\n  \
         metal3ctl bmc media insert http://10.0.0.1/images/ipa.iso --address redfish-virtualmedia://10.0.0.5 --credentials-file creds.txt\n  \
         metal3ctl bmc media status --address redfish-virtualmedia://10.0.0.5 --credentials-file creds.txt -o json\n  \
-        metal3ctl bmc media eject --address redfish-virtualmedia://10.0.0.5 --credentials-file creds.txt")]
+        metal3ctl bmc media eject --address redfish-virtualmedia://10.0.0.5 --credentials-file creds.txt\n  \
+        metal3ctl bmc media boot http://10.0.0.1/images/live.iso --mode uefi --address redfish-virtualmedia://10.0.0.5 --credentials-file creds.txt")]
     Media {
         #[command(subcommand)]
         action: MediaCmd,
@@ -169,6 +172,10 @@ struct Conn {
     /// Output format.
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// Redfish: neither use nor keep the BMC's layout found by earlier runs
+    /// (kept in $METAL3CTL_CACHE_DIR, else ~/.cache/metal3ctl).
+    #[arg(long, global = true)]
+    no_cache: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +212,19 @@ enum MediaCmd {
     Eject,
     /// Show the CD/DVD slot.
     Status,
+    /// Boot the host from the image at URL: insert it (ejecting what is
+    /// there), set a one-time boot from CD, power on (or force a restart
+    /// when on) and wait until the BMC reports it on.
+    Boot {
+        /// Image URL the BMC downloads.
+        url: String,
+        /// Firmware boot mode to boot the CD in.
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        /// How long to wait for the host to report on.
+        #[arg(long, default_value_t = 300, value_name = "SECS")]
+        wait: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -351,10 +371,14 @@ async fn remote(verb: BmcVerb) -> CliResult {
     };
     let address = BmcAddress::parse(text)?;
     let creds = credentials(conn)?;
+    let cache = (address.protocol() == Protocol::Redfish && !conn.no_cache)
+        .then(|| DiscoveryCache::locate(&address))
+        .flatten();
     let opts = ConnectOptions {
         redfish: RedfishOptions {
             insecure: conn.insecure,
             ca_bundle: conn.ca_file.clone(),
+            discovery: cache.as_ref().and_then(DiscoveryCache::load),
             ..RedfishOptions::default()
         },
         ipmi: IpmiOptions {
@@ -362,9 +386,29 @@ async fn remote(verb: BmcVerb) -> CliResult {
             ..IpmiOptions::default()
         },
     };
-    let client = Bmc::connect(&address, &creds, opts).await?;
+    let client = match Bmc::connect(&address, &creds, opts).await {
+        Ok(c) => c,
+        Err(e) => {
+            cache.iter().for_each(DiscoveryCache::forget);
+            return Err(e.into());
+        }
+    };
     let out = conn.output;
     let result = run_verb(&client, verb, out).await;
+    if let (Some(cache), Bmc::Redfish(rf)) = (&cache, &client) {
+        if result.is_ok() {
+            if let Err(e) = cache.save(&rf.discovery().await) {
+                eprintln!(
+                    "warning: cannot keep the BMC layout in {}: {e}",
+                    cache.path().display()
+                );
+            }
+        } else {
+            // The failure may come from a layout that changed (a firmware
+            // update): the next run discovers the BMC again.
+            cache.forget();
+        }
+    }
     // Closing ends the BMC session; its failure must not hide the verb's result.
     if let Err(e) = client.close().await {
         eprintln!("warning: {e}");
@@ -501,6 +545,35 @@ async fn media(c: &RedfishClient, cmd: MediaCmd, out: Output) -> CliResult {
         MediaCmd::Insert { url } => c.media_insert(&url).await?,
         MediaCmd::Eject => c.media_eject().await?,
         MediaCmd::Status => c.media_status().await?,
+        MediaCmd::Boot { url, mode, wait } => {
+            let mode = mode.map(|m| match m {
+                ModeArg::Uefi => BootMode::Uefi,
+                ModeArg::Legacy => BootMode::Legacy,
+            });
+            let done = c
+                .boot_from_media(
+                    &url,
+                    mode,
+                    Duration::from_secs(wait),
+                    Duration::from_secs(1),
+                )
+                .await?;
+            match out {
+                Output::Json | Output::Yaml => print_data(out, &done)?,
+                Output::Text => println!(
+                    "{}: {}, booting once from CD, power {}",
+                    done.media.slot,
+                    done.media.image.as_deref().unwrap_or(&url),
+                    match done.power {
+                        metal3_bmc::PowerState::On => "on",
+                        metal3_bmc::PowerState::Off => "off",
+                        metal3_bmc::PowerState::PoweringOn => "powering on",
+                        metal3_bmc::PowerState::PoweringOff => "powering off",
+                    }
+                ),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     match out {
         Output::Json | Output::Yaml => print_data(out, &st)?,

@@ -3,6 +3,7 @@
 //! Argument parsing, output and wiring only; the logic lives in the library crates.
 
 mod bmc;
+mod bmc_cache;
 mod host_cmd;
 mod kinds;
 mod machine_cmd;

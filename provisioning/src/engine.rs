@@ -281,6 +281,23 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// See [`Inner::writing`].
     write_gate: std::sync::RwLock<()>,
+    /// Hosts let past the capacity check whose busy state the store does
+    /// not show yet: counted against the limit so that workers checking at
+    /// the same moment cannot let more hosts in than it allows.
+    admitted: Mutex<HashSet<ObjectKey>>,
+}
+
+/// A host's place among [`Inner::admitted`], given up when its pass ends
+/// (by then the store shows the busy state, or the host did not enter it).
+struct Admission<'a> {
+    admitted: &'a Mutex<HashSet<ObjectKey>>,
+    key: ObjectKey,
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        lock(self.admitted).remove(&self.key);
+    }
 }
 
 /// The host reconcile engine. Cheap to clone (shared state).
@@ -357,6 +374,7 @@ impl Engine {
                 queue: Mutex::new(Queue::default()),
                 wake: tokio::sync::Notify::new(),
                 write_gate: std::sync::RwLock::new(()),
+                admitted: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -837,12 +855,17 @@ impl Inner {
         }
     }
 
-    /// Hosts other than `key` inspecting, provisioning or deprovisioning.
-    /// Hosts holding a provisioning slot. A delayed host holds none even in
-    /// a busy state (a race let it in, the next pass sent it back): counting
-    /// it let a few such hosts keep each other delayed forever.
-    fn busy_hosts(&self, key: &ObjectKey) -> Result<usize, StoreError> {
-        let mut n = 0;
+    /// The capacity check: whether `key` may be in a busy state
+    /// (inspecting, provisioning, deprovisioning). Counted against the
+    /// limit: the other hosts the store shows busy, and those admitted by a
+    /// pass that has not written their state yet. A delayed host holds no
+    /// slot even in a busy state (a race let it in, the next pass sent it
+    /// back): counting it let a few such hosts keep each other delayed
+    /// forever. One check at a time, so the count and the admission are one
+    /// step; an admitted host holds its place until its pass ends.
+    fn admit(&self, key: &ObjectKey) -> Result<Option<Admission<'_>>, StoreError> {
+        let mut admitted = lock(&self.admitted);
+        let (mut busy, mut busy_and_admitted) = (0, 0);
         self.visit_host_states(None, &mut |k, st| {
             if k != *key
                 && st.operational_status != OperationalStatus::Delayed
@@ -853,10 +876,21 @@ impl Inner {
                         | ProvisioningState::Deprovisioning
                 )
             {
-                n += 1;
+                busy += 1;
+                if admitted.contains(&k) {
+                    busy_and_admitted += 1;
+                }
             }
         })?;
-        Ok(n)
+        let pending = admitted.iter().filter(|k| *k != key).count() - busy_and_admitted;
+        if busy + pending >= self.opts.provisioning_limit {
+            return Ok(None);
+        }
+        admitted.insert(key.clone());
+        Ok(Some(Admission {
+            admitted: &self.admitted,
+            key: key.clone(),
+        }))
     }
 
     async fn reconcile(&self, key: &ObjectKey) -> Result<ReconcileResult, EngineError> {
@@ -883,6 +917,7 @@ impl Inner {
             ctx.firmware_settings_changes = metal3_hostmodel::state::changed_settings(&hfs);
         }
         let mut step = decide(&host, &ctx);
+        let mut _slot = None;
         while step.action != ProvisionerAction::None {
             if ctx.outcomes.len() >= MAX_ACTIONS_PER_PASS {
                 step.transient_error = Some(format!(
@@ -892,11 +927,12 @@ impl Inner {
                 break;
             }
             let performed = if step.action == ProvisionerAction::HasCapacity {
-                let busy = self.busy_hosts(key)?;
-                if busy >= self.opts.provisioning_limit {
-                    Performed::capacity(false)
-                } else {
-                    perform(self.inner_provisioner(), &href, &step.action).await
+                match self.admit(key)? {
+                    None => Performed::capacity(false),
+                    Some(slot) => {
+                        _slot = Some(slot);
+                        perform(self.inner_provisioner(), &href, &step.action).await
+                    }
                 }
             } else {
                 perform(self.inner_provisioner(), &href, &step.action).await

@@ -32,6 +32,13 @@ struct Fake {
     bios: Mutex<BTreeMap<String, String>>,
     /// Settings asked for by each prepare call.
     prepared: Mutex<Vec<BTreeMap<String, String>>>,
+    /// Capacity checks that yield (as a remote check does) and inspections
+    /// that take three calls: the window where workers race.
+    slow: bool,
+    /// Hosts between their first inspect call and the one that finishes.
+    inspecting: Mutex<HashMap<String, u32>>,
+    /// The most hosts inspecting at once.
+    max_inspecting: Mutex<usize>,
 }
 
 impl Fake {
@@ -58,6 +65,22 @@ impl Provisioner for Fake {
     }
     fn inspect<'a>(&'a self, h: &'a HostRef<'a>, _: bool, _: bool) -> BoxFuture<'a, Outcome> {
         self.call(h, "inspect");
+        if self.slow {
+            let mut now = self.inspecting.lock().unwrap();
+            let calls = now.entry(h.id.clone()).or_insert(0);
+            *calls += 1;
+            if *calls < 3 {
+                let mut max = self.max_inspecting.lock().unwrap();
+                *max = (*max).max(now.len());
+                return ready(Outcome::in_progress(Duration::from_millis(5)).with_data(
+                    OutcomeData::Inspection {
+                        started: true,
+                        details: None,
+                    },
+                ));
+            }
+            now.remove(&h.id);
+        }
         let hw = HardwareDetails {
             nics: vec![Nic {
                 name: "eth0".into(),
@@ -154,7 +177,15 @@ impl Provisioner for Fake {
         ready(Outcome::done())
     }
     fn has_capacity<'a>(&'a self, _: &'a HostRef<'a>) -> BoxFuture<'a, Outcome> {
-        ready(Outcome::done().with_data(OutcomeData::Capacity(true)))
+        let slow = self.slow;
+        Box::pin(async move {
+            if slow {
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            Outcome::done().with_data(OutcomeData::Capacity(true))
+        })
     }
     fn update_hardware_state<'a>(&'a self, h: &'a HostRef<'a>) -> BoxFuture<'a, Outcome> {
         let on = self
@@ -336,6 +367,70 @@ async fn delayed_hosts_in_a_busy_state_do_not_hold_slots_for_each_other() {
         .unwrap();
     assert_eq!(state(store.as_ref(), "h0"), "provisioned");
     assert_eq!(state(store.as_ref(), "h1"), "provisioned");
+}
+
+#[tokio::test]
+async fn workers_checking_capacity_at_once_never_exceed_the_limit() {
+    // Eight hosts registered at once, four workers, room for two: the
+    // capacity check yields (as a provisioner's own check does) while
+    // other workers check too. Without one admission at a time they all
+    // see two free slots and start inspecting.
+    let names = ["h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7"];
+    let store = Arc::new(MemoryStore::new());
+    for h in names {
+        store
+            .create(secret(&format!("{h}-bmc"), "admin", "pw"))
+            .unwrap();
+        store.create(host(h, ADDR, json!({}))).unwrap();
+    }
+    let fake = Arc::new(Fake {
+        slow: true,
+        ..Fake::default()
+    });
+    let o = EngineOptions {
+        concurrency: 4,
+        provisioning_limit: 2,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::new(store.clone(), fake.clone(), o);
+    // An admitted host sent back delayed shows as inspecting + delayed until
+    // a slot frees; watch for it while the hosts go through.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = {
+        let (store, stop) = (store.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut sent_back = HashSet::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for n in names {
+                    let st = get_host(store.as_ref(), n).and_then(|h| h.status);
+                    if st.is_some_and(|s| {
+                        s.operational_status == OperationalStatus::Delayed
+                            && s.provisioning.state.as_str() == "inspecting"
+                    }) {
+                        sent_back.insert(n);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            sent_back
+        })
+    };
+    engine
+        .run_hosts_until_settled(&keys(&names), Duration::from_secs(30))
+        .await
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent_back = watch.await.unwrap();
+    for n in names {
+        assert_eq!(state(store.as_ref(), n), "available", "{n}");
+        assert_eq!(fake.count(&format!("default/{n}"), "inspect"), 3, "{n}");
+    }
+    let max = *fake.max_inspecting.lock().unwrap();
+    assert!(max <= 2, "{max} hosts inspecting at once, limit 2");
+    assert!(
+        sent_back.is_empty(),
+        "let into inspecting, then sent back delayed: {sent_back:?}"
+    );
 }
 
 #[tokio::test]

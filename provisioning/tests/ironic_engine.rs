@@ -377,67 +377,10 @@ async fn detach_removes_the_node_and_attach_adopts_it_back() {
     assert_eq!(node["instance_info"]["image_source"], IMAGE_URL);
 }
 
-#[tokio::test]
-async fn bios_settings_and_raid_go_through_manual_cleaning() {
-    let url = shared_ironic().url();
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let p = provisioner(&url, store.clone(), fake_hardware()).await;
-    let e = engine(store.clone(), p.clone());
-    add_fake_host(store.as_ref(), "prep-0", "52:54:00:10:00:04", json!({}));
-    settle(&e, "prep-0").await;
-    assert_eq!(state(store.as_ref(), "prep-0"), "available");
-    store
-        .create(json!({
-            "apiVersion": "metal3.io/v1alpha1", "kind": "HostFirmwareSettings",
-            "metadata": {"name": "prep-0", "namespace": "default"},
-            "spec": {"settings": {"ProcVirtualization": "Enabled", "NumCores": 8}},
-        }))
-        .unwrap_or_else(|_| {
-            // The engine created an empty one; set its desired settings.
-            metal3_provisioning::store::update_with_retry(
-                store.as_ref(),
-                &ObjectKey::new("HostFirmwareSettings", "default", "prep-0"),
-                metal3_provisioning::store::Subresource::Main,
-                |v| {
-                    v["spec"]["settings"] = json!({"ProcVirtualization": "Enabled", "NumCores": 8});
-                    Ok(())
-                },
-            )
-            .unwrap()
-        });
-
-    // BIOS: the engine does not compute pending firmware changes yet, so
-    // call the provisioner as the state machine's preparing step would.
-    let host = get_host(store.as_ref(), "prep-0").unwrap();
-    let href = HostRef::new(&host, None);
-    let data = PrepareData {
-        unprepared: true,
-        firmware_settings: true,
-        ..PrepareData::default()
-    };
-    let first = p.prepare(&href, &data).await;
-    assert_eq!(first.data, OutcomeData::Started(true), "{first:?}");
-    let done_data = PrepareData {
-        unprepared: false,
-        ..PrepareData::default()
-    };
-    let mut last = first;
-    for _ in 0..120 {
-        last = p.prepare(&href, &done_data).await;
-        if last.outcome == metal3_hostmodel::state::ActionOutcome::Done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert_eq!(last.outcome, metal3_hostmodel::state::ActionOutcome::Done);
-    let node = raw_node(&url, &node_name("prep-0")).await.unwrap();
-    assert_eq!(node["provision_state"], "manageable");
-    let bios = raw_get(
-        &url,
-        &format!("/v1/nodes/{}/bios", node["uuid"].as_str().unwrap()),
-    )
-    .await;
-    let mut names: Vec<(String, String)> = bios["bios"]
+/// Ironic's BIOS record of a node (name → value), read without our client.
+async fn ironic_bios(url: &str, uuid: &str) -> Vec<(String, String)> {
+    let bios = raw_get(url, &format!("/v1/nodes/{uuid}/bios")).await;
+    let mut out: Vec<(String, String)> = bios["bios"]
         .as_array()
         .unwrap()
         .iter()
@@ -448,14 +391,146 @@ async fn bios_settings_and_raid_go_through_manual_cleaning() {
             )
         })
         .collect();
-    names.sort();
+    out.sort();
+    out
+}
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Calls `prepare` as the state machine's preparing step does: once with
+/// `data`, then polls until Ironic finished the cleaning.
+async fn prepare_until_done(p: &IronicProvisioner, href: &HostRef<'_>, data: &PrepareData) {
+    let first = p.prepare(href, data).await;
+    assert_eq!(first.data, OutcomeData::Started(true), "{first:?}");
+    let done_data = PrepareData {
+        unprepared: false,
+        ..PrepareData::default()
+    };
+    let mut last = first;
+    for _ in 0..120 {
+        last = p.prepare(href, &done_data).await;
+        if last.outcome == metal3_hostmodel::state::ActionOutcome::Done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(last.outcome, metal3_hostmodel::state::ActionOutcome::Done);
+}
+
+#[tokio::test]
+async fn bios_settings_and_raid_go_through_manual_cleaning() {
+    let url = shared_ironic().url();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let p = provisioner(&url, store.clone(), fake_hardware()).await;
+    let e = engine(store.clone(), p.clone());
+    add_fake_host(store.as_ref(), "prep-0", "52:54:00:10:00:04", json!({}));
+    settle(&e, "prep-0").await;
+    assert_eq!(state(store.as_ref(), "prep-0"), "available");
+    let node = raw_node(&url, &node_name("prep-0")).await.unwrap();
+    let uuid = node["uuid"].as_str().unwrap().to_string();
+
+    // The fake BIOS interface has no settings of its own: its
+    // apply_configuration step makes Ironic's BIOS record exactly the list
+    // the step carries. Give the firmware two settings through a
+    // preparation with explicit values.
+    let host = get_host(store.as_ref(), "prep-0").unwrap();
+    let href = HostRef::new(&host, None);
+    let seed = PrepareData {
+        unprepared: true,
+        firmware_settings: true,
+        target_firmware_settings: pairs(&[("NumCores", "8"), ("ProcVirtualization", "Disabled")])
+            .into_iter()
+            .collect(),
+        ..PrepareData::default()
+    };
+    prepare_until_done(&p, &href, &seed).await;
+    let node = raw_node(&url, &node_name("prep-0")).await.unwrap();
+    assert_eq!(node["provision_state"], "manageable");
     assert_eq!(
-        names,
-        [
-            ("NumCores".to_string(), "8".to_string()),
-            ("ProcVirtualization".to_string(), "Enabled".to_string())
-        ],
+        ironic_bios(&url, &uuid).await,
+        pairs(&[("NumCores", "8"), ("ProcVirtualization", "Disabled")]),
         "Ironic applied the settings through the fake BIOS clean step"
+    );
+
+    // The user wants virtualization on and (unchanged) 8 cores.
+    let hfs_key = ObjectKey::new("HostFirmwareSettings", "default", "prep-0");
+    let wanted = json!({"ProcVirtualization": "Enabled", "NumCores": 8});
+    metal3_provisioning::store::update_with_retry(
+        store.as_ref(),
+        &hfs_key,
+        metal3_provisioning::store::Subresource::Main,
+        |v| {
+            v["spec"]["settings"] = wanted.clone();
+            Ok(())
+        },
+    )
+    .expect("the engine created the HostFirmwareSettings at registration");
+
+    // Pending but with nothing computed to write: no BIOS step, so no
+    // cleaning at all (the stored spec is not read in its place).
+    let before = raw_node(&url, &node_name("prep-0")).await.unwrap();
+    let idle = p
+        .prepare(
+            &href,
+            &PrepareData {
+                unprepared: true,
+                firmware_settings: true,
+                ..PrepareData::default()
+            },
+        )
+        .await;
+    assert_eq!(
+        (idle.outcome.clone(), idle.data.clone()),
+        (
+            metal3_hostmodel::state::ActionOutcome::Done,
+            OutcomeData::Started(false)
+        ),
+        "{idle:?}"
+    );
+    let after = raw_node(&url, &node_name("prep-0")).await.unwrap();
+    assert_eq!(after["provision_state"], "manageable");
+    assert_eq!(
+        after["provision_updated_at"], before["provision_updated_at"],
+        "no state change was asked of Ironic"
+    );
+    assert_eq!(
+        ironic_bios(&url, &uuid).await,
+        pairs(&[("NumCores", "8"), ("ProcVirtualization", "Disabled")])
+    );
+
+    // Through the engine: it reads the firmware's settings from Ironic, finds
+    // one change, prepares, and only that setting reaches Ironic. Had the
+    // unchanged NumCores been sent too, the fake would still list it.
+    let reasons = || -> Vec<String> {
+        metal3_provisioning::engine::host_events(store.as_ref(), "default", "prep-0")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.reason)
+            .collect()
+    };
+    let seen = reasons().len();
+    settle(&e, "prep-0").await;
+    assert_eq!(state(store.as_ref(), "prep-0"), "available");
+    let new_reasons = reasons().split_off(seen);
+    assert!(
+        new_reasons.iter().any(|r| r == "PreparationStarted"),
+        "no preparation for the settings change in {new_reasons:?}"
+    );
+    assert_eq!(
+        ironic_bios(&url, &uuid).await,
+        pairs(&[("ProcVirtualization", "Enabled")]),
+        "only the changed setting was in Ironic's apply_configuration step"
+    );
+    // And the status shows what the firmware reports now.
+    let hfs = store.get(&hfs_key).unwrap();
+    assert_eq!(
+        hfs["status"]["settings"],
+        json!({"ProcVirtualization": "Enabled"}),
+        "{hfs}"
     );
 
     // RAID through the engine: the target configuration reaches Ironic; the

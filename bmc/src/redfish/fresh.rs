@@ -42,12 +42,17 @@ impl LastRead {
     /// The copy as the current state, once: only if unused and younger than
     /// [`FRESH_FOR`]. A second state query (a poll) reads the BMC again.
     pub(crate) fn take_current(&mut self) -> Option<Reply> {
-        if self.unused && self.at.elapsed() < FRESH_FOR {
+        if self.is_current() {
             self.unused = false;
             Some((*self.reply).clone())
         } else {
             None
         }
+    }
+
+    /// Whether [`Self::take_current`] would give the copy.
+    pub(crate) fn is_current(&self) -> bool {
+        self.unused && self.at.elapsed() < FRESH_FOR
     }
 
     /// The resource was written: the copy no longer stands for its state.

@@ -5,6 +5,7 @@
 //! Response mapping lives in [`parse`] (pure functions on `serde_json::Value`);
 //! HTTP, authentication, budget and retries in a private transport.
 
+pub mod discovery;
 mod fresh;
 pub mod hardware;
 pub mod parse;
@@ -22,6 +23,7 @@ use crate::address::{BmcAddress, Protocol};
 use crate::credentials::Credentials;
 use crate::error::BmcError;
 use crate::ops::{BootDevice, BootMode, BootOverride, PowerAction, PowerBootControl, PowerState};
+use discovery::{CdSlot, Discovery, DISCOVERY_VERSION};
 use fresh::LastRead;
 use hardware::HardwareDetails;
 use parse::{FirmwareComponent, InventoryParts, MediaStatus, ResetPlan, TaskPoll, Vendor};
@@ -44,6 +46,12 @@ pub struct RedfishOptions {
     pub retries: u32,
     /// How to authenticate: HTTP basic, a session, or basic first.
     pub auth: RedfishAuth,
+    /// The layout an earlier client of the same address found
+    /// ([`RedfishClient::discovery`]): connecting then reads nothing but
+    /// what logging in needs, and operations skip the reads that only find
+    /// paths, targets and allowable values. Ignored unless it
+    /// [serves](Discovery::serves) the address.
+    pub discovery: Option<Discovery>,
 }
 
 /// How a [`RedfishClient`] authenticates.
@@ -75,6 +83,7 @@ impl Default for RedfishOptions {
             max_concurrent: crate::budget::DEFAULT_PERMITS,
             retries: 3,
             auth: RedfishAuth::Session,
+            discovery: None,
         }
     }
 }
@@ -111,6 +120,17 @@ const EXPAND_2: &str = "$expand=.($levels=2)";
 /// failing it for longer than a backoff, while each retry loads the BMC.
 const PART_RETRIES: u32 = 1;
 
+/// Whether a system read carried no ETag (see `RedfishClient::system_untagged`).
+fn untagged(r: &Reply) -> std::sync::atomic::AtomicBool {
+    r.if_match_tag().is_none().into()
+}
+
+/// The InsertMedia body most BMCs want; [`quirks::retry_insert_media_minimal`]
+/// says when to fall back to the image alone.
+fn insert_payload(image_url: &str) -> Value {
+    json!({"Image": image_url, "Inserted": true, "WriteProtected": true})
+}
+
 /// A connected Redfish BMC, bound to one ComputerSystem.
 pub struct RedfishClient {
     t: Arc<Transport>,
@@ -118,12 +138,18 @@ pub struct RedfishClient {
     /// system in the address, a session to open), else the first time
     /// something needs it (`$expand` support, UpdateService, the vendor).
     root: tokio::sync::OnceCell<Value>,
+    /// The system path as the address names it (for [`Discovery::named`]);
+    /// boxed: the client is a variant of `Bmc`, kept near the IPMI one's size.
+    named: Option<Box<str>>,
     system_path: String,
     /// Resolved the first time a quirk needs it: from the service root, the
     /// system's manufacturer, else the system's manager.
     vendor: tokio::sync::OnceCell<Vendor>,
     /// The system as last read (at connect, by a read-back or a poll).
     system: tokio::sync::Mutex<LastRead>,
+    /// The system was last read without an ETag (header or `@odata.etag`):
+    /// a PATCH then has no tag to send, and needs no read to get one.
+    system_untagged: std::sync::atomic::AtomicBool,
     /// The CD/DVD slot found by the first media operation, and its last read:
     /// later operations read the slot directly instead of searching again.
     cd_slot: tokio::sync::Mutex<Option<(String, LastRead)>>,
@@ -153,6 +179,22 @@ fn build_http(opts: &RedfishOptions, bmc: &str) -> Result<reqwest::Client, BmcEr
     let op = "configure TLS";
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
+        // Redirects within the BMC only (sushy-tools sends a system's name
+        // to its UUID path): reqwest drops `Authorization` on a redirect to
+        // another host, but not `X-Auth-Token`.
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| first.origin() == attempt.url().origin());
+            if !same {
+                attempt.stop()
+            } else if attempt.previous().len() > 5 {
+                attempt.error("more than 5 redirects")
+            } else {
+                attempt.follow()
+            }
+        }))
         .connect_timeout(opts.connect_timeout)
         .timeout(opts.request_timeout)
         .danger_accept_invalid_certs(opts.insecure);
@@ -260,6 +302,9 @@ impl RedfishClient {
         let named = address
             .redfish_system_id()
             .map(|p| format!("/{}", p.trim_matches('/')));
+        if let Some(known) = options.discovery.filter(|d| d.serves(named.as_deref())) {
+            return Self::connect_known(t, named, known, options.auth).await;
+        }
         if named.is_none() || options.auth == RedfishAuth::Session {
             let r = read_root(&t).await?;
             if options.auth == RedfishAuth::Session {
@@ -271,7 +316,7 @@ impl RedfishClient {
             let _ = root.set(r);
         }
         let found = async {
-            let system_path = match named {
+            let system_path = match named.clone() {
                 Some(p) => p,
                 None => {
                     let systems = root
@@ -305,12 +350,76 @@ impl RedfishClient {
         Ok(RedfishClient {
             t,
             root,
+            named: named.map(String::into_boxed_str),
             system_path,
             vendor: tokio::sync::OnceCell::new(),
+            system_untagged: untagged(&reply),
             system: tokio::sync::Mutex::new(LastRead::new(reply, true)),
             cd_slot: tokio::sync::Mutex::new(None),
             bios_settings: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// [`Self::connect`] from a discovery: sends nothing but the session
+    /// login ([`RedfishAuth::Session`] on a BMC whose root links one), so
+    /// unreachable BMCs and wrong credentials show at the first operation.
+    /// The kept resources serve as layout only, never as current state.
+    async fn connect_known(
+        t: Arc<Transport>,
+        named: Option<String>,
+        known: Discovery,
+        auth: RedfishAuth,
+    ) -> Result<RedfishClient, BmcError> {
+        let root = tokio::sync::OnceCell::new();
+        if let Some(r) = known.root {
+            let _ = root.set(r);
+        }
+        if auth == RedfishAuth::Session {
+            let r = root.get_or_try_init(|| read_root(&t)).await?;
+            if let Some(sessions) = parse::sessions_link(r) {
+                t.login(&sessions, "log in").await?;
+            }
+        }
+        let cd_slot = known
+            .cd_slot
+            .map(|s| (s.path, LastRead::new(Reply::kept(s.slot), false)));
+        Ok(RedfishClient {
+            t,
+            root,
+            named: named.map(String::into_boxed_str),
+            system_path: known.system_path,
+            vendor: tokio::sync::OnceCell::new(),
+            system: tokio::sync::Mutex::new(LastRead::new(Reply::kept(known.system), false)),
+            system_untagged: known.system_untagged.into(),
+            cd_slot: tokio::sync::Mutex::new(cd_slot),
+            bios_settings: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The layout this client knows of the BMC (service root, system, CD
+    /// slot), for [`RedfishOptions::discovery`] of a later client: a CLI
+    /// run or a controller restart then skips rediscovering it.
+    pub async fn discovery(&self) -> Discovery {
+        let cd_slot = self
+            .cd_slot
+            .lock()
+            .await
+            .as_ref()
+            .map(|(path, last)| CdSlot {
+                path: path.clone(),
+                slot: last.any().body.clone(),
+            });
+        Discovery {
+            version: DISCOVERY_VERSION,
+            named: self.named.as_deref().map(str::to_string),
+            system_path: self.system_path.clone(),
+            root: self.root.get().cloned(),
+            system: self.system_links().await,
+            system_untagged: self
+                .system_untagged
+                .load(std::sync::atomic::Ordering::Relaxed),
+            cd_slot,
+        }
     }
 
     /// The service root, read on first use.
@@ -378,6 +487,7 @@ impl RedfishClient {
         }
         // Not holding the lock while reading: concurrent callers each read.
         let r = self.t.get(&self.system_path, op).await?;
+        self.note_tag(&r);
         *self.system.lock().await = LastRead::new(r.clone(), false);
         Ok(r)
     }
@@ -390,7 +500,16 @@ impl RedfishClient {
 
     /// Keeps a read-back of the system: the next state query may use it.
     async fn system_read_back(&self, reply: Reply) {
+        self.note_tag(&reply);
         *self.system.lock().await = LastRead::new(reply, true);
+    }
+
+    /// Remembers whether the system came with an ETag.
+    fn note_tag(&self, r: &Reply) {
+        self.system_untagged.store(
+            r.if_match_tag().is_none(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// The system was written to: its copy is no longer its state.
@@ -702,9 +821,51 @@ impl RedfishClient {
     /// Inserts the image at `image_url` into the CD slot (ejecting what is there first).
     pub async fn media_insert(&self, image_url: &str) -> Result<MediaStatus, BmcError> {
         let op = "insert virtual media";
+        let (path, answer, blind) = self.insert_into_cd_slot(image_url, op).await?;
+        let now = self.media_inserted(&path, answer, op).await?;
+        if blind && parse::shows_other_image(&now, image_url) {
+            // The slot held an image and the BMC kept it: eject, insert again.
+            let (path, slot) = self.cd_slot(op).await?;
+            let answer = self.insert_image(&path, &slot, image_url, op).await?;
+            return self.media_inserted(&path, answer, op).await;
+        }
+        Ok(now)
+    }
+
+    /// Inserts `image_url` into the CD slot; returns the slot, the insert's
+    /// answer, and whether it was sent without reading the slot first.
+    ///
+    /// A slot whose layout is known (from a discovery, or an earlier
+    /// operation) but whose state is not is sent the insert straight away:
+    /// a BMC refuses an insert into an occupied slot, and only then is the
+    /// slot read, emptied and the insert sent again. That spares a read on
+    /// every boot from an empty slot, the usual case; the caller's read-back
+    /// tells an occupied slot the BMC silently kept
+    /// ([`parse::shows_other_image`]).
+    async fn insert_into_cd_slot(
+        &self,
+        image_url: &str,
+        op: &str,
+    ) -> Result<(String, Reply, bool), BmcError> {
+        let known = self.cd_slot.lock().await.as_ref().and_then(|(path, last)| {
+            let target = parse::media_action_target(&last.any().body, "InsertMedia")?;
+            (!last.is_current()).then(|| (path.clone(), target))
+        });
+        if let Some((path, target)) = known {
+            let full = insert_payload(image_url);
+            match self
+                .t
+                .request(Method::POST, &target, Some(&full), None, op)
+                .await
+            {
+                Ok(answer) => return Ok((path, answer, true)),
+                Err(BmcError::Http { status, .. }) if quirks::blind_insert_refused(status) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let (path, slot) = self.cd_slot(op).await?;
         let answer = self.insert_image(&path, &slot, image_url, op).await?;
-        self.media_inserted(&path, answer, op).await
+        Ok((path, answer, false))
     }
 
     /// Ejects what `slot` holds (an eject the BMC refuses as already done is
@@ -728,7 +889,7 @@ impl RedfishClient {
         let Some(target) = parse::media_action_target(slot, "InsertMedia") else {
             return Err(self.not_supported(op, format!("{path} has no InsertMedia action")));
         };
-        let full = json!({"Image": image_url, "Inserted": true, "WriteProtected": true});
+        let full = insert_payload(image_url);
         match self
             .t
             .request(Method::POST, &target, Some(&full), None, op)
@@ -804,8 +965,7 @@ impl RedfishClient {
         };
         let reset_target = parse::reset_target(&sys.body, &self.system_path);
 
-        let (slot_path, slot) = self.cd_slot(op).await?;
-        let inserted = self.insert_image(&slot_path, &slot, image_url, op).await?;
+        let (slot_path, inserted, blind) = self.insert_into_cd_slot(image_url, op).await?;
         self.system_written().await;
         self.patch_if_match(&self.system_path, sys, &patch, op)
             .await?;
@@ -816,6 +976,7 @@ impl RedfishClient {
         let power = loop {
             let r = self.t.get(&self.system_path, op).await?;
             let body = r.body.clone();
+            self.note_tag(&r);
             *self.system.lock().await = LastRead::new(r, false);
             if boot.is_none() {
                 let now = parse::boot_override(&body).map_err(|d| self.t.bad(op, d))?;
@@ -840,6 +1001,16 @@ impl RedfishClient {
             tokio::time::sleep(poll_every).await;
         };
         let media = self.media_inserted(&slot_path, inserted, op).await?;
+        if blind && parse::shows_other_image(&media, image_url) {
+            return Err(self.t.bad(
+                op,
+                format!(
+                    "the CD slot reads back {} instead of {image_url}: it was occupied and \
+                     the BMC kept that image, which the host may have booted",
+                    media.image.as_deref().unwrap_or("")
+                ),
+            ));
+        }
         Ok(MediaBoot {
             media,
             boot: boot.unwrap_or(wanted),
@@ -1296,6 +1467,9 @@ impl PowerBootControl for RedfishClient {
 
     async fn set_boot(&self, boot: &BootOverride) -> Result<(), BmcError> {
         let op = "set boot override";
+        if let Some(answer) = self.patch_boot_untagged(boot, op).await? {
+            return self.boot_read_back(answer, boot, op).await;
+        }
         // The current state: allowed targets depend on the boot mode, and
         // the ETag must be the latest the client knows.
         let r = self.system_now(op).await?;
@@ -1304,6 +1478,60 @@ impl PowerBootControl for RedfishClient {
         let answer = self
             .patch_if_match(&self.system_path, r, &patch, op)
             .await?;
+        self.boot_read_back(answer, boot, op).await
+    }
+
+    async fn boot_override(&self) -> Result<BootOverride, BmcError> {
+        let op = "read boot override";
+        let sys = self.system_now(op).await?.body;
+        parse::boot_override(&sys).map_err(|d| self.t.bad(op, d))
+    }
+}
+
+impl RedfishClient {
+    /// The boot override PATCHed without reading the system first, when
+    /// that read would only give what is at hand: the system gives no ETag
+    /// (last read without one) and the copy at hand, which is not current,
+    /// allows the target. A refusal that a fresh read may explain (400: the
+    /// allowed targets changed with the boot mode; 412/428: the service
+    /// wants a tag after all) returns `None`, and the caller goes the long
+    /// way; the read-back verifies either way.
+    async fn patch_boot_untagged(
+        &self,
+        boot: &BootOverride,
+        op: &str,
+    ) -> Result<Option<Reply>, BmcError> {
+        if !self
+            .system_untagged
+            .load(std::sync::atomic::Ordering::Relaxed)
+            || self.system.lock().await.is_current()
+        {
+            return Ok(None);
+        }
+        let Ok(patch) = parse::boot_patch(&self.system_links().await, boot) else {
+            return Ok(None);
+        };
+        self.system_written().await;
+        match self
+            .t
+            .request(Method::PATCH, &self.system_path, Some(&patch), None, op)
+            .await
+        {
+            Ok(answer) => Ok(Some(answer)),
+            Err(BmcError::Http { status, .. }) if quirks::untagged_patch_refused(status) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads the boot override back after its PATCH and checks it.
+    async fn boot_read_back(
+        &self,
+        answer: Reply,
+        boot: &BootOverride,
+        op: &str,
+    ) -> Result<(), BmcError> {
         // Read back: a BMC may answer 2xx and keep another target. A 200
         // carrying the system already is the read-back.
         let back = if parse::is_resource(&answer.body, &self.system_path)
@@ -1317,11 +1545,5 @@ impl PowerBootControl for RedfishClient {
         // The next state query (power on, typically) may use this read.
         self.system_read_back(back).await;
         self.check_boot(boot, &now?, op).await
-    }
-
-    async fn boot_override(&self) -> Result<BootOverride, BmcError> {
-        let op = "read boot override";
-        let sys = self.system_now(op).await?.body;
-        parse::boot_override(&sys).map_err(|d| self.t.bad(op, d))
     }
 }

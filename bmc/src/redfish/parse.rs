@@ -469,6 +469,12 @@ pub fn media_status(slot_path: &str, slot: &Value) -> MediaStatus {
     }
 }
 
+/// Whether a slot read back after inserting `image_url` shows another
+/// image: the slot was occupied and the BMC kept what it held.
+pub fn shows_other_image(now: &MediaStatus, image_url: &str) -> bool {
+    now.image.as_deref().is_some_and(|i| i != image_url)
+}
+
 /// Target of a virtual media action (`InsertMedia`/`EjectMedia`).
 pub fn media_action_target(slot: &Value, action: &str) -> Option<String> {
     slot.get("Actions")

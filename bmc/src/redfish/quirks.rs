@@ -44,3 +44,20 @@ pub fn expand_refused(status: u16) -> bool {
 pub fn etag_refused(status: u16) -> bool {
     matches!(status, 412 | 428)
 }
+
+/// Statuses with which a BMC refuses an `InsertMedia` sent without reading
+/// the slot first: an occupied slot (400/409, iDRAC 500), a slot or action
+/// renumbered by a firmware update (404/405), a payload variant it wants
+/// otherwise (400). Each is worth reading the slot and going the long way;
+/// refused credentials (401/403) are not.
+pub fn blind_insert_refused(status: u16) -> bool {
+    (400..=599).contains(&status) && !matches!(status, 401 | 403)
+}
+
+/// Statuses with which a BMC refuses a boot override PATCHed from the
+/// system copy at hand without a tag: 400 (the allowed targets changed with
+/// the boot mode since that copy), 412/428 (it wants `If-Match` after all).
+/// A fresh read explains each, so the PATCH is tried again after one.
+pub fn untagged_patch_refused(status: u16) -> bool {
+    matches!(status, 400 | 412 | 428)
+}

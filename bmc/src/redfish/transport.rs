@@ -22,6 +22,16 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
+    /// A resource kept from an earlier read (no headers).
+    pub(crate) fn kept(body: Value) -> Self {
+        Reply {
+            status: 200,
+            etag: None,
+            location: None,
+            body,
+        }
+    }
+
     /// The tag to send in `If-Match`: the `ETag` header, else the body's
     /// `@odata.etag` (some BMCs only give the latter).
     pub(crate) fn if_match_tag(&self) -> Option<String> {
@@ -73,12 +83,26 @@ impl Transport {
         }
     }
 
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_string()
-        } else {
-            format!("{}{}", self.base, path)
+    /// The URL of `path` (from the BMC: a link, an action target, a
+    /// `Location`), which must stay on the BMC: an absolute or
+    /// protocol-relative link to another host (or a path built to read as
+    /// one, `@host/...`) would carry the credentials or session token there.
+    fn url(&self, path: &str, op: &str) -> Result<reqwest::Url, BmcError> {
+        let base = reqwest::Url::parse(&self.base)
+            .map_err(|e| self.bad(op, format!("bad BMC base URL: {e}")))?;
+        let url = base
+            .join(path)
+            .map_err(|e| self.bad(op, format!("bad link {path:?} from the BMC: {e}")))?;
+        if url.origin() != base.origin() {
+            return Err(self.bad(
+                op,
+                format!(
+                    "the BMC links to {} on another host: nothing is sent there",
+                    url.origin().ascii_serialization()
+                ),
+            ));
         }
+        Ok(url)
     }
 
     fn net_error(&self, op: &str, e: &reqwest::Error) -> BmcError {
@@ -128,10 +152,11 @@ impl Transport {
             "UserName": self.creds.username,
             "Password": self.creds.password(),
         });
+        let url = self.url(sessions_path, op)?;
         let resp = {
             let _permit = self.permit().await;
             self.http
-                .post(self.url(sessions_path))
+                .post(url)
                 .json(&body)
                 .send()
                 .await
@@ -172,10 +197,13 @@ impl Transport {
             location: Some(loc),
         }) = s
         {
+            let Ok(url) = self.url(&loc, "log out") else {
+                return;
+            };
             let _permit = self.permit().await;
             let _ = self
                 .http
-                .delete(self.url(&loc))
+                .delete(url)
                 .header("X-Auth-Token", token)
                 .send()
                 .await;
@@ -228,10 +256,11 @@ impl Transport {
         if_match: Option<&str>,
         op: &str,
     ) -> Result<(StatusCode, reqwest::header::HeaderMap, String), BmcError> {
+        let url = self.url(path, op)?;
         let session = self.session.lock().await.clone();
         let mut req = self
             .http
-            .request(method.clone(), self.url(path))
+            .request(method.clone(), url)
             .header("Accept", "application/json");
         req = match &session {
             Some(s) => req.header("X-Auth-Token", &s.token),

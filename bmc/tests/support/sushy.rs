@@ -271,6 +271,12 @@ impl Sushy {
     pub fn ca(&self) -> PathBuf {
         self.dir.join("ca.pem")
     }
+
+    /// The emulator's process id (benchmarks read its CPU time).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Sushy {

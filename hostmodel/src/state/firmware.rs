@@ -56,8 +56,36 @@ pub fn invalid_settings(
     out
 }
 
+/// A firmware setting value as text: the one form `status.settings` holds,
+/// spec values are compared in and BIOS values are sent to a BMC or Ironic.
+///
+/// A string is itself; a number or boolean is written as JSON writes it
+/// (`10`, `1.5`, `true`), so the int `10` of an int-or-string spec value
+/// equals a BIOS's `"10"` or `10`. Null is the empty string: only a BMC
+/// reports it (an attribute with no value), and `status.settings` is a
+/// map of strings; a spec value cannot be null (int-or-string, and null
+/// in a merge patch removes the key). Arrays and objects, which no BIOS
+/// attribute should be, are compact JSON rather than dropped.
+pub fn setting_value_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// [`setting_value_text`] of an int-or-string `spec.settings` value.
+fn spec_value_text(value: &IntOrString) -> String {
+    let json = match value {
+        IntOrString::Int(i) => serde_json::Value::from(*i),
+        IntOrString::String(s) => serde_json::Value::from(s.as_str()),
+    };
+    setting_value_text(&json)
+}
+
 /// The `spec.settings` entries whose value differs from `status.settings`
-/// (as text; a missing one differs), i.e. what preparing must write.
+/// (as [`setting_value_text`]; a missing one differs), i.e. what preparing
+/// must write.
 pub fn changed_settings(hfs: &HostFirmwareSettings) -> BTreeMap<String, String> {
     let empty = BTreeMap::new();
     let status = hfs
@@ -68,7 +96,7 @@ pub fn changed_settings(hfs: &HostFirmwareSettings) -> BTreeMap<String, String> 
     hfs.spec
         .iter()
         .flat_map(|s| s.settings.iter())
-        .map(|(k, v)| (k.clone(), v.to_string()))
+        .map(|(k, v)| (k.clone(), spec_value_text(v)))
         .filter(|(k, v)| status.get(k) != Some(v))
         .collect()
 }
@@ -305,6 +333,67 @@ mod tests {
         let t2: Time = "2026-01-01T00:10:00Z".parse().unwrap();
         let st3 = firmware_settings_status(&h, &applied, &t2);
         assert_eq!(st3.last_updated, st2.last_updated);
+    }
+
+    #[test]
+    fn a_setting_value_has_one_text_form() {
+        use serde_json::json;
+        assert_eq!(setting_value_text(&json!("Enabled")), "Enabled");
+        assert_eq!(setting_value_text(&json!("")), "");
+        // Text that looks like another type stays as written.
+        assert_eq!(setting_value_text(&json!("True")), "True");
+        assert_eq!(setting_value_text(&json!("null")), "null");
+        assert_eq!(setting_value_text(&json!(true)), "true");
+        assert_eq!(setting_value_text(&json!(false)), "false");
+        assert_eq!(setting_value_text(&json!(10)), "10");
+        assert_eq!(setting_value_text(&json!(-3)), "-3");
+        assert_eq!(setting_value_text(&json!(1.5)), "1.5");
+        assert_eq!(setting_value_text(&json!(u64::MAX)), u64::MAX.to_string());
+        // No value is no text, not the word "null".
+        assert_eq!(setting_value_text(&json!(null)), "");
+        assert_eq!(setting_value_text(&json!([1, "a"])), r#"[1,"a"]"#);
+        // An int-or-string spec value takes the same form as its JSON.
+        assert_eq!(spec_value_text(&IntOrString::Int(10)), "10");
+        assert_eq!(spec_value_text(&s("10")), "10");
+        assert_eq!(spec_value_text(&s("")), "");
+    }
+
+    #[test]
+    fn changed_settings_compare_by_text() {
+        let mut h = hfs(
+            &[
+                ("NumCores", IntOrString::Int(10)),
+                ("QuietBoot", s("true")),
+                ("Label", s("")),
+                ("ProcTurboMode", s("Disabled")),
+                ("NotReported", s("x")),
+            ],
+            1,
+        );
+        // The status as a BMC reporting 10, true and null would give it.
+        let reported = serde_json::json!({
+            "NumCores": 10, "QuietBoot": true, "Label": null, "ProcTurboMode": "Enabled"
+        });
+        let settings = reported
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), setting_value_text(v)))
+            .collect();
+        h.status = Some(HostFirmwareSettingsStatus {
+            settings: Some(settings),
+            ..HostFirmwareSettingsStatus::default()
+        });
+        assert_eq!(
+            changed_settings(&h),
+            BTreeMap::from([
+                ("NotReported".to_string(), "x".to_string()),
+                ("ProcTurboMode".to_string(), "Disabled".to_string()),
+            ])
+        );
+        // Without a status every spec entry is a change.
+        h.status = None;
+        assert_eq!(changed_settings(&h).len(), 5);
     }
 
     #[test]

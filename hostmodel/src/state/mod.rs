@@ -22,8 +22,8 @@ pub use backoff::{backoff, MAX_BACKOFF_COUNT};
 pub use conditions::{compute_conditions, ConditionInputs};
 pub use firmware::{
     changed_settings, firmware_settings_observed, firmware_settings_pending,
-    firmware_settings_status, invalid_settings, CurrentFirmwareSettings, CHANGE_DETECTED,
-    REASON_CONFIGURATION_ERROR, REASON_SUCCESS, VALID,
+    firmware_settings_status, invalid_settings, setting_value_text, CurrentFirmwareSettings,
+    CHANGE_DETECTED, REASON_CONFIGURATION_ERROR, REASON_SUCCESS, VALID,
 };
 pub use machine::decide;
 pub use profile::{profile_hints, profile_name, root_device_hints, DEFAULT_PROFILE};

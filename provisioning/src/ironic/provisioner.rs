@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use metal3_bmc::address::BmcAddress;
 use metal3_hostmodel::annotations::RebootMode;
-use metal3_hostmodel::other::SettingSchema;
+use metal3_hostmodel::other::{HostFirmwareSettings, SettingSchema};
 use metal3_hostmodel::state::{ActionOutcome, CurrentFirmwareSettings, OutcomeData, PrepareData};
 use metal3_hostmodel::{
     AutomatedCleaningMode, BareMetalHost, BootMode, Image, InspectionMode, ProvisioningState,
@@ -29,7 +29,7 @@ use super::mapping::{
 };
 use super::steps;
 use crate::provisioner::{HostRef, Outcome, Provisioner};
-use crate::store::{BoxFuture, ObjectKey, Store};
+use crate::store::{BoxFuture, ObjectKey, Store, StoreExt};
 
 /// Maintenance reason set before deleting a node that is not idle.
 pub const FORCED_DELETION_REASON: &str = "forcing deletion in baremetal-operator";
@@ -981,35 +981,57 @@ impl IronicProvisioner {
         }
     }
 
+    /// The HostFirmwareSettings values that differ from its status (none
+    /// without the object): servicing, unlike preparing, gets no computed
+    /// values, so it diffs the stored object the way the engine does.
+    fn changed_firmware_settings(
+        &self,
+        h: &BareMetalHost,
+    ) -> Result<std::collections::BTreeMap<String, String>, Outcome> {
+        let Some(store) = &self.secrets else {
+            return Ok(Default::default());
+        };
+        let key = ObjectKey::new(
+            "HostFirmwareSettings",
+            h.metadata.namespace_or_default(),
+            &h.metadata.name,
+        );
+        match store.get_as::<HostFirmwareSettings>(&key) {
+            Ok(hfs) => Ok(metal3_hostmodel::state::changed_settings(&hfs)),
+            Err(e) if e.is_not_found() => Ok(Default::default()),
+            Err(e) => Err(Outcome::error(e.to_string())),
+        }
+    }
+
     async fn do_prepare(&self, h: &HostRef<'_>, data: &PrepareData) -> Outcome {
         let not_started = |o: Outcome| o.with_data(OutcomeData::Started(false));
         let n = match self.node(h).await {
             Ok(n) => n,
             Err(o) => return not_started(o),
         };
-        let mut clean_steps = Vec::new();
-        if data.unprepared {
-            clean_steps.extend(steps::raid_steps(
-                data.target_raid.as_ref(),
-                data.actual_raid.as_ref(),
-            ));
-        }
-        if data.firmware_settings {
-            let spec = match self.resource_spec(h.host, "HostFirmwareSettings") {
-                Ok(s) => s.unwrap_or(Value::Null),
+        // The BIOS values come computed (only those differing from the
+        // firmware's); the firmware updates are still read here.
+        let updates = if data.firmware_components {
+            match self.resource_spec(h.host, "HostFirmwareComponents") {
+                Ok(s) => steps::firmware_updates_from_spec(&s.unwrap_or(Value::Null)),
                 Err(o) => return not_started(o),
+            }
+        } else {
+            Vec::new()
+        };
+        // Only read when a cleaning could start with a BIOS step.
+        let idle = n.target_provision_state.is_none()
+            && matches!(n.provision_state.as_str(), st::AVAILABLE | st::MANAGEABLE);
+        let bios_now =
+            if idle && data.firmware_settings && !data.target_firmware_settings.is_empty() {
+                match self.client.bios_settings(&n.uuid, false).await {
+                    Ok(list) => steps::ironic_bios_values(&list),
+                    Err(e) => return not_started(api_outcome(label(&n), "read BIOS settings", &e)),
+                }
+            } else {
+                Default::default()
             };
-            clean_steps.extend(steps::bios_step(&steps::firmware_settings_from_spec(&spec)));
-        }
-        if data.firmware_components {
-            let spec = match self.resource_spec(h.host, "HostFirmwareComponents") {
-                Ok(s) => s.unwrap_or(Value::Null),
-                Err(o) => return not_started(o),
-            };
-            clean_steps.extend(steps::firmware_step(&steps::firmware_updates_from_spec(
-                &spec,
-            )));
-        }
+        let clean_steps = steps::prepare_clean_steps(data, &bios_now, &updates);
         let wanted = data.unprepared && !clean_steps.is_empty();
         match n.provision_state.as_str() {
             st::AVAILABLE if wanted => {
@@ -1631,21 +1653,33 @@ impl IronicProvisioner {
                 last_error(&n)
             ))),
             _ => {
-                let settings = match self.resource_spec(h.host, "HostFirmwareSettings") {
-                    Ok(s) => s.unwrap_or(Value::Null),
+                let mut settings = match self.changed_firmware_settings(h.host) {
+                    Ok(s) => s,
                     Err(o) => return not_started(o),
                 };
+                // As in preparing: the HFS status is older than a servicing
+                // that just ended, Ironic's BIOS record is not.
+                if n.provision_state == st::ACTIVE && !settings.is_empty() {
+                    match self.client.bios_settings(&n.uuid, false).await {
+                        Ok(list) => {
+                            settings =
+                                steps::not_applied(&settings, &steps::ironic_bios_values(&list))
+                        }
+                        Err(e) => {
+                            return not_started(api_outcome(label(&n), "read BIOS settings", &e))
+                        }
+                    }
+                }
                 let updates = match self.resource_spec(h.host, "HostFirmwareComponents") {
                     Ok(s) => s.unwrap_or(Value::Null),
                     Err(o) => return not_started(o),
                 };
-                let service_steps: Vec<Value> =
-                    steps::bios_step(&steps::firmware_settings_from_spec(&settings))
-                        .into_iter()
-                        .chain(steps::firmware_step(&steps::firmware_updates_from_spec(
-                            &updates,
-                        )))
-                        .collect();
+                let service_steps: Vec<Value> = steps::bios_step(&settings)
+                    .into_iter()
+                    .chain(steps::firmware_step(&steps::firmware_updates_from_spec(
+                        &updates,
+                    )))
+                    .collect();
                 if n.provision_state != st::ACTIVE || service_steps.is_empty() {
                     return not_started(Outcome::done());
                 }
@@ -1680,26 +1714,21 @@ impl IronicProvisioner {
             .bios_settings(&n.uuid, true)
             .await
             .map_err(|e| e.to_string())?;
-        let mut out = CurrentFirmwareSettings::default();
         let mut schema = std::collections::BTreeMap::new();
-        for item in list {
+        for item in &list {
             let Some(name) = item.get("name").and_then(Value::as_str) else {
                 continue;
-            };
-            let value = match item.get("value") {
-                Some(Value::String(s)) => s.clone(),
-                None | Some(Value::Null) => String::new(),
-                Some(other) => other.to_string(),
             };
             if let Ok(rule) = serde_json::from_value::<SettingSchema>(item.clone()) {
                 if rule.attribute_type.is_some() {
                     schema.insert(name.to_string(), rule);
                 }
             }
-            out.settings.insert(name.to_string(), value);
         }
-        out.schema = (!schema.is_empty()).then_some(schema);
-        Ok(out)
+        Ok(CurrentFirmwareSettings {
+            settings: steps::ironic_bios_values(&list),
+            schema: (!schema.is_empty()).then_some(schema),
+        })
     }
 }
 

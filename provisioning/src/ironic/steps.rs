@@ -2,6 +2,9 @@
 //! (`logical_disks` and the delete/create steps), BIOS settings and firmware
 //! updates (reference §6.3 Prepare).
 
+use std::collections::BTreeMap;
+
+use metal3_hostmodel::state::PrepareData;
 use metal3_hostmodel::{RaidConfig, RootDeviceHints};
 use serde_json::{json, Map, Value};
 
@@ -118,8 +121,10 @@ pub fn raid_steps(target: Option<&RaidConfig>, actual: Option<&RaidConfig>) -> V
     steps
 }
 
-/// BIOS `apply_configuration` step for settings (`name` → value), if any.
-pub fn bios_step(settings: &[(String, String)]) -> Option<Value> {
+/// BIOS `apply_configuration` step for settings (`name` → value as
+/// `state::setting_value_text`), if any: an empty list would make Ironic
+/// clean (and reboot) the node for nothing.
+pub fn bios_step(settings: &BTreeMap<String, String>) -> Option<Value> {
     if settings.is_empty() {
         return None;
     }
@@ -146,23 +151,6 @@ pub fn firmware_step(updates: &[(String, String)]) -> Option<Value> {
     Some(step("firmware", "update", json!({"settings": list})))
 }
 
-/// HostFirmwareSettings `spec.settings` as name/value strings (numbers
-/// rendered as Ironic expects them: plain decimal text).
-pub fn firmware_settings_from_spec(spec: &Value) -> Vec<(String, String)> {
-    spec.get("settings")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (k.clone(), text)
-        })
-        .collect()
-}
-
 /// HostFirmwareComponents `spec.updates` as `(component, url)` pairs.
 pub fn firmware_updates_from_spec(spec: &Value) -> Vec<(String, String)> {
     spec.get("updates")
@@ -175,6 +163,66 @@ pub fn firmware_updates_from_spec(spec: &Value) -> Vec<(String, String)> {
             Some((c.to_string(), url.to_string()))
         })
         .collect()
+}
+
+/// Ironic's BIOS settings list (`GET /v1/nodes/{id}/bios`) as name → value
+/// text (`state::setting_value_text`); entries without a name are skipped.
+pub fn ironic_bios_values(list: &[Value]) -> BTreeMap<String, String> {
+    list.iter()
+        .filter_map(|item| {
+            let name = item.get("name")?.as_str()?;
+            let value = item
+                .get("value")
+                .map(metal3_hostmodel::state::setting_value_text)
+                .unwrap_or_default();
+            Some((name.to_string(), value))
+        })
+        .collect()
+}
+
+/// The `wanted` settings whose value Ironic does not report yet (`bios_now`,
+/// from [`ironic_bios_values`]).
+pub fn not_applied(
+    wanted: &BTreeMap<String, String>,
+    bios_now: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    wanted
+        .iter()
+        .filter(|(k, v)| bios_now.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The manual-cleaning steps of a preparation, in Ironic's order: RAID
+/// (only when the host's settings changed), BIOS `apply_configuration` with
+/// the HostFirmwareSettings values the engine found differing from the
+/// firmware's (`data.target_firmware_settings`, as BMO sends) less those
+/// Ironic already reports (`bios_now`: the status the engine compared with
+/// is refreshed only once preparing ends, so a finished cleaning must not
+/// start again), firmware `update` for the HostFirmwareComponents `updates`
+/// (read by the caller).
+pub fn prepare_clean_steps(
+    data: &PrepareData,
+    bios_now: &BTreeMap<String, String>,
+    firmware_updates: &[(String, String)],
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    if data.unprepared {
+        out.extend(raid_steps(
+            data.target_raid.as_ref(),
+            data.actual_raid.as_ref(),
+        ));
+    }
+    if data.firmware_settings {
+        out.extend(bios_step(&not_applied(
+            &data.target_firmware_settings,
+            bios_now,
+        )));
+    }
+    if data.firmware_components {
+        out.extend(firmware_step(firmware_updates));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -274,10 +322,16 @@ mod tests {
         assert_eq!(steps, vec![step("raid", "delete_configuration", json!({}))]);
     }
 
+    fn text_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn bios_and_firmware_steps_from_resource_specs() {
-        let hfs = json!({"settings": {"ProcVirtualization": "Enabled", "NumCores": 8}});
-        let settings = firmware_settings_from_spec(&hfs);
+        let settings = text_map(&[("ProcVirtualization", "Enabled"), ("NumCores", "8")]);
         assert_eq!(
             bios_step(&settings),
             Some(
@@ -286,13 +340,98 @@ mod tests {
                              {"name": "ProcVirtualization", "value": "Enabled"}]}})
             )
         );
-        assert_eq!(bios_step(&[]), None);
+        assert_eq!(bios_step(&BTreeMap::new()), None);
         let hfc = json!({"updates": [{"component": "bmc", "url": "http://fw/bmc.bin"},
                                      {"component": "bios"}]});
         assert_eq!(
             firmware_step(&firmware_updates_from_spec(&hfc)),
             Some(json!({"interface": "firmware", "step": "update", "args": {
                 "settings": [{"component": "bmc", "url": "http://fw/bmc.bin"}]}}))
+        );
+    }
+
+    #[test]
+    fn ironic_bios_values_are_text() {
+        let list = [
+            json!({"name": "NumCores", "value": "8"}),
+            json!({"name": "QuietBoot", "value": true}),
+            json!({"name": "Label", "value": null}),
+            json!({"name": "NoValue"}),
+            json!({"value": "nameless"}),
+        ];
+        assert_eq!(
+            ironic_bios_values(&list),
+            text_map(&[
+                ("Label", ""),
+                ("NoValue", ""),
+                ("NumCores", "8"),
+                ("QuietBoot", "true")
+            ])
+        );
+    }
+
+    #[test]
+    fn preparing_sends_only_the_changed_bios_settings() {
+        let none = BTreeMap::new();
+        let changed = text_map(&[("ProcVirtualization", "Enabled")]);
+        let data = PrepareData {
+            unprepared: true,
+            firmware_settings: true,
+            target_firmware_settings: changed.clone(),
+            ..PrepareData::default()
+        };
+        assert_eq!(
+            prepare_clean_steps(&data, &none, &[]),
+            vec![step(
+                "bios",
+                "apply_configuration",
+                json!({"settings": [{"name": "ProcVirtualization", "value": "Enabled"}]})
+            )]
+        );
+        // Ironic already reports the value (a cleaning that applied it has
+        // ended; the engine's status is older): nothing left to apply.
+        let applied = ironic_bios_values(&[
+            json!({"name": "ProcVirtualization", "value": "Enabled"}),
+            json!({"name": "NumCores", "value": "8"}),
+        ]);
+        assert!(prepare_clean_steps(&data, &applied, &[]).is_empty());
+        let other =
+            ironic_bios_values(&[json!({"name": "ProcVirtualization", "value": "Disabled"})]);
+        assert_eq!(prepare_clean_steps(&data, &other, &[]).len(), 1);
+        // Pending but nothing differs: no BIOS step, so no cleaning at all.
+        let nothing = PrepareData {
+            target_firmware_settings: BTreeMap::new(),
+            ..data.clone()
+        };
+        assert!(prepare_clean_steps(&nothing, &none, &[]).is_empty());
+        // Values without the flag are not applied.
+        let not_pending = PrepareData {
+            firmware_settings: false,
+            ..data.clone()
+        };
+        assert!(prepare_clean_steps(&not_pending, &none, &[]).is_empty());
+        // RAID first, then BIOS, then firmware updates.
+        let all = PrepareData {
+            target_raid: Some(RaidConfig {
+                hardware_raid_volumes: Some(vec![hw("1", None)]),
+                software_raid_volumes: None,
+            }),
+            firmware_components: true,
+            ..data
+        };
+        let order: Vec<(Value, Value)> =
+            prepare_clean_steps(&all, &none, &[("bmc".into(), "http://fw/bmc.bin".into())])
+                .into_iter()
+                .map(|s| (s["interface"].clone(), s["step"].clone()))
+                .collect();
+        assert_eq!(
+            order,
+            [
+                (json!("raid"), json!("delete_configuration")),
+                (json!("raid"), json!("create_configuration")),
+                (json!("bios"), json!("apply_configuration")),
+                (json!("firmware"), json!("update")),
+            ]
         );
     }
 }
