@@ -275,7 +275,7 @@ impl Sushy {
     /// The emulator's process id (benchmarks read its CPU time).
     #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 }
 
