@@ -6,17 +6,22 @@
 #![cfg(feature = "clients")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+#[path = "support/peer_process.rs"]
+mod peer_process;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use peer_process::PeerProcess;
 
 use metal3_bmc::address::BmcAddress;
 use metal3_bmc::ipmi::{ChassisControl, IpmiClient, IpmiOptions};
 use metal3_bmc::{BmcErrorKind, Credentials, PowerBootControl, PowerState};
 
-/// The fake BMC process, killed by PID on drop.
+/// The fake BMC process, killed on drop or when the test process dies.
 struct FakeBmc {
-    child: Child,
+    _process: PeerProcess,
     port: u16,
 }
 
@@ -44,32 +49,39 @@ impl FakeBmc {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/fake_bmc_suite17.py"
         );
-        let mut child = Command::new(&python)
-            .arg(script)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start python3");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("fake BMC printed {line:?}"));
-        FakeBmc { child, port }
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "metal3-suite17-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log: PathBuf = dir.join("fake_bmc.log");
+        let process = PeerProcess::spawn(&python, &[script], &log, Some(&dir));
+        // The script prints its port first (flushed), then serves.
+        let start = Instant::now();
+        let port = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(line) = text.lines().next().filter(|_| text.contains('\n')) {
+                break line
+                    .trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("fake BMC printed {text:?}"));
+            }
+            assert!(
+                !process.exited() && start.elapsed() < Duration::from_secs(20),
+                "fake BMC gave no port; output: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        FakeBmc {
+            _process: process,
+            port,
+        }
     }
 
     fn address(&self) -> BmcAddress {
         BmcAddress::parse(&format!("ipmi://127.0.0.1:{}", self.port)).unwrap()
-    }
-}
-
-impl Drop for FakeBmc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -20,7 +20,11 @@
 //!   connection), adopt (nothing to do), capacity (per-engine limit).
 //!
 //! One connection per host is cached and reused; it is dropped on detach,
-//! delete, and when the credentials change.
+//! delete, and when the credentials change. Waits for the BMC return
+//! `InProgress` with a delay that grows with the time waited ([`poll_delay`]),
+//! and a pass only reads what the wait is for (not the virtual media slot
+//! while power comes on, not the BMC at all to re-register a host whose
+//! access was checked moments ago).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,8 +51,16 @@ pub struct DirectOptions {
     pub soft_power_off_timeout: Duration,
     /// How long a power change may take before it is reported as failed.
     pub power_timeout: Duration,
-    /// Poll delay while waiting for the BMC to reach a state.
+    /// First poll delay while waiting for the BMC to reach a state; later
+    /// polls come after half the time waited so far (BMCs take seconds to
+    /// tens of seconds to act), up to `max_poll_interval`.
     pub poll_interval: Duration,
+    /// Longest poll delay while waiting for the BMC.
+    pub max_poll_interval: Duration,
+    /// How long a successful BMC access check stands: registration passes
+    /// within it (the engine registers on every pass) reuse the connection
+    /// without asking the BMC again. New credentials or address always check.
+    pub access_check_interval: Duration,
     /// Redfish connection settings (`insecure` is also set per host from
     /// `spec.bmc.disableCertificateVerification`).
     pub redfish: RedfishOptions,
@@ -62,6 +74,8 @@ impl Default for DirectOptions {
             soft_power_off_timeout: Duration::from_secs(180),
             power_timeout: Duration::from_secs(300),
             poll_interval: Duration::from_secs(5),
+            max_poll_interval: Duration::from_secs(30),
+            access_check_interval: Duration::from_secs(60),
             redfish: RedfishOptions::default(),
             ipmi: IpmiOptions::default(),
         }
@@ -95,6 +109,8 @@ struct Conn {
     client: Arc<Client>,
     address: String,
     credentials: Credentials,
+    /// When BMC access was last shown to work (connect or a register read).
+    checked: Instant,
 }
 
 /// Where a live-ISO provisioning is.
@@ -126,6 +142,9 @@ struct HostState {
     power_request: Option<PowerRequest>,
     /// BIOS settings written and waiting for a reset to take effect.
     bios: Option<BiosApply>,
+    /// Deprovisioning ejected the media and waits for the power off: the
+    /// slot is not read again on every pass of that wait.
+    deprovision_ejected: bool,
 }
 
 /// BIOS settings written to the pending settings object, and the reset
@@ -178,6 +197,13 @@ pub fn bios_patch(
             )
         })
         .collect()
+}
+
+/// The delay before the next poll of a wait that has lasted `waited`: half
+/// of that (so a wait of T costs about log1.5(T / first) polls and ends at
+/// most half of T late), at least `first` and at most `max`.
+pub fn poll_delay(waited: Duration, first: Duration, max: Duration) -> Duration {
+    (waited / 2).min(max).max(first)
 }
 
 #[derive(Default)]
@@ -318,6 +344,28 @@ impl DirectProvisioner {
         self.lock().conns.len()
     }
 
+    /// When to poll again a wait for the BMC that began at `since`.
+    fn poll_after(&self, since: Instant) -> Duration {
+        poll_delay(
+            since.elapsed(),
+            self.opts.poll_interval,
+            self.opts.max_poll_interval,
+        )
+    }
+
+    /// Whether the cached connection, made with the host's current address
+    /// and credentials, showed BMC access within `access_check_interval`.
+    fn access_checked_recently(&self, h: &HostRef<'_>) -> bool {
+        let Some(creds) = h.credentials.as_ref() else {
+            return false;
+        };
+        self.lock().conns.get(&h.id).is_some_and(|c| {
+            c.address == h.host.spec.bmc.address
+                && &c.credentials == creds
+                && c.checked.elapsed() < self.opts.access_check_interval
+        })
+    }
+
     fn forget(&self, id: &str) {
         let mut s = self.lock();
         s.conns.remove(id);
@@ -364,6 +412,7 @@ impl DirectProvisioner {
                 client: client.clone(),
                 address: address_text,
                 credentials: creds,
+                checked: Instant::now(),
             },
         );
         Ok(client)
@@ -380,14 +429,27 @@ impl DirectProvisioner {
         if credentials_changed {
             self.lock().conns.remove(&h.id);
         }
+        let registered = || {
+            Outcome::done().with_data(OutcomeData::Registered {
+                provisioner_id: h.id.clone(),
+            })
+        };
+        // The engine registers on every pass: a host waiting on its BMC
+        // would otherwise cost a system read per pass on top of its polls.
+        if self.access_checked_recently(h) {
+            return registered();
+        }
         let client = match self.client(h).await {
             Ok(c) => c,
             Err(e) => return Outcome::failed(e),
         };
         match client.power_state().await {
-            Ok(_) => Outcome::done().with_data(OutcomeData::Registered {
-                provisioner_id: h.id.clone(),
-            }),
+            Ok(_) => {
+                if let Some(c) = self.lock().conns.get_mut(&h.id) {
+                    c.checked = Instant::now();
+                }
+                registered()
+            }
             Err(e) => {
                 // A stale session may have expired: reconnect next time.
                 self.lock().conns.remove(&h.id);
@@ -499,7 +561,7 @@ impl DirectProvisioner {
                     self.opts.power_timeout.as_secs()
                 ));
             }
-            return Outcome::in_progress(self.opts.poll_interval)
+            return Outcome::in_progress(self.poll_after(p.since))
                 .with_data(OutcomeData::Started(true));
         }
         if let Err(e) = rf.set_bios_attributes(bios_patch(&current, &missing)).await {
@@ -585,6 +647,7 @@ impl DirectProvisioner {
                 Some((url, step)) if *url == image.url => Some(step.clone()),
                 _ => {
                     st.live_iso = None;
+                    st.deprovision_ejected = false;
                     None
                 }
             }
@@ -595,10 +658,8 @@ impl DirectProvisioner {
         };
         match step {
             None => {
-                // Eject first so a previous image never boots by mistake.
-                if let Err(e) = rc.media_eject().await {
-                    return Outcome::failed(format!("live-iso: {e}"));
-                }
+                // The insert ejects what the slot holds first (so a previous
+                // image never boots by mistake) and reads the slot back.
                 if let Err(e) = rc.media_insert(&image.url).await {
                     return Outcome::failed(format!("live-iso: {e}"));
                 }
@@ -626,23 +687,24 @@ impl DirectProvisioner {
                 set_step(LiveIsoStep::Booting {
                     since: Instant::now(),
                 });
-                Outcome::in_progress(self.opts.poll_interval.min(Duration::from_secs(1)))
+                Outcome::in_progress(self.opts.poll_interval)
             }
             Some(LiveIsoStep::Booting { since }) => {
-                let media = match rc.media_status().await {
-                    Ok(m) => m,
-                    Err(e) => return Outcome::failed(format!("live-iso: {e}")),
-                };
-                if !media.inserted || media.image.as_deref() != Some(image.url.as_str()) {
-                    self.lock().hosts.entry(h.id.clone()).or_default().live_iso = None;
-                    return Outcome::failed(format!(
-                        "live-iso: the BMC no longer has {} inserted",
-                        image.url
-                    ));
-                }
+                // Only power is polled while the host boots; the slot (its
+                // insert verified by read-back) is read once, at the end.
                 match rc.power_state().await {
                     Ok(PowerState::On) => {
                         self.lock().hosts.entry(h.id.clone()).or_default().live_iso = None;
+                        let media = match rc.media_status().await {
+                            Ok(m) => m,
+                            Err(e) => return Outcome::failed(format!("live-iso: {e}")),
+                        };
+                        if !media.inserted || media.image.as_deref() != Some(image.url.as_str()) {
+                            return Outcome::failed(format!(
+                                "live-iso: the BMC no longer has {} inserted",
+                                image.url
+                            ));
+                        }
                         Outcome::done()
                     }
                     Ok(now) if since.elapsed() > self.opts.power_timeout => {
@@ -652,7 +714,7 @@ impl DirectProvisioner {
                             since.elapsed().as_secs()
                         ))
                     }
-                    Ok(_) => Outcome::in_progress(self.opts.poll_interval),
+                    Ok(_) => Outcome::in_progress(self.poll_after(since)),
                     Err(e) => Outcome::failed(format!("live-iso: {e}")),
                 }
             }
@@ -667,7 +729,12 @@ impl DirectProvisioner {
             Ok(c) => c,
             Err(e) => return Outcome::error(e),
         };
-        if let Client::Redfish(rc) = client.as_ref() {
+        let ejected = self
+            .lock()
+            .hosts
+            .get(&h.id)
+            .is_some_and(|st| st.deprovision_ejected);
+        if let (Client::Redfish(rc), false) = (client.as_ref(), ejected) {
             if let Err(e) = rc.media_eject().await {
                 // Hosts without virtual media have nothing to eject.
                 if e.kind() != metal3_bmc::BmcErrorKind::NotSupported {
@@ -675,10 +742,19 @@ impl DirectProvisioner {
                 }
             }
         }
-        if let Some(st) = self.lock().hosts.get_mut(&h.id) {
+        {
+            let mut s = self.lock();
+            let st = s.hosts.entry(h.id.clone()).or_default();
             st.live_iso = None;
+            st.deprovision_ejected = true;
         }
         let out = self.do_power(h, false, RebootMode::Hard).await;
+        if !matches!(out.outcome, ActionOutcome::InProgress { .. }) {
+            // Done or failed: a later deprovisioning ejects again.
+            if let Some(st) = self.lock().hosts.get_mut(&h.id) {
+                st.deprovision_ejected = false;
+            }
+        }
         match out.outcome {
             ActionOutcome::Failed { message } => {
                 Outcome::failed(format!("deprovision: power off: {message}"))
@@ -717,7 +793,7 @@ impl DirectProvisioner {
                 PowerAction::ForceOff
             }
             Some(r) if r.since.elapsed() < self.opts.power_timeout => {
-                return Outcome::in_progress(self.opts.poll_interval);
+                return Outcome::in_progress(self.poll_after(r.since));
             }
             Some(r) => {
                 self.set_power_request(&h.id, None);
@@ -974,6 +1050,27 @@ mod tests {
             &[("NumCores".to_string(), "many".to_string())].into(),
         );
         assert_eq!(odd["NumCores"], serde_json::json!("many"));
+    }
+
+    #[test]
+    fn waits_poll_after_half_the_time_waited_within_bounds() {
+        let (ms, secs) = (Duration::from_millis, Duration::from_secs);
+        assert_eq!(poll_delay(ms(0), ms(500), secs(30)), ms(500));
+        assert_eq!(poll_delay(secs(4), ms(500), secs(30)), secs(2));
+        assert_eq!(poll_delay(secs(600), ms(500), secs(30)), secs(30));
+        // A maximum below the first delay does not shorten it.
+        assert_eq!(poll_delay(secs(600), secs(5), secs(1)), secs(5));
+        // Polls (and lateness) of waits as long as sushy-tools' power
+        // changes (1-11 s): a fixed 500 ms poll needed up to 22.
+        for wait in [secs(1), secs(6), secs(11)] {
+            let (mut t, mut polls) = (Duration::ZERO, 0);
+            while t < wait {
+                t += poll_delay(t, ms(500), secs(30));
+                polls += 1;
+            }
+            assert!(polls <= 8, "{polls} polls for {wait:?}");
+            assert!(t <= wait + wait / 2 + ms(500), "{wait:?} seen at {t:?}");
+        }
     }
 
     #[test]

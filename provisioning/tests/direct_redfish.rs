@@ -73,6 +73,19 @@ async fn raw_power(s: &Sushy, i: usize) -> String {
         .to_string()
 }
 
+/// GETs of system 0's CD slot and of the system itself that the emulator
+/// logged after its first `mark` requests.
+fn slot_and_system_reads(s: &Sushy, mark: usize) -> (usize, usize) {
+    let log = sushy::requests_in_log(s);
+    let system = format!("GET /redfish/v1/Systems/{} ", SYS[0]);
+    let slot = format!("GET /redfish/v1/Systems/{}/VirtualMedia/Cd ", SYS[0]);
+    let new = &log[mark.min(log.len())..];
+    (
+        new.iter().filter(|r| r.starts_with(&slot)).count(),
+        new.iter().filter(|r| r.starts_with(&system)).count(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_iso_lifecycle_on_sushy() {
     let s = Sushy::start(false).await;
@@ -120,9 +133,21 @@ async fn live_iso_lifecycle_on_sushy() {
         v["spec"]["online"] = json!(true);
         v["spec"]["image"] = json!({"url": iso, "format": "live-iso"});
     });
+    let mark = sushy::requests_in_log(&s).len();
     e.run_hosts_until_settled(std::slice::from_ref(&key), SETTLE)
         .await
         .unwrap();
+    // While sushy takes its 1-11 s to power on, only the system is polled,
+    // after growing delays (at most 11 polls from 200 ms, where a fixed
+    // 200 ms poll made 55, besides the reads around the boot override and
+    // reset); the slot is read to find it, after the insert and once when
+    // the host is on.
+    let (slot, system) = slot_and_system_reads(&s, mark);
+    assert!(slot <= 3, "{slot} reads of the CD slot while provisioning");
+    assert!(
+        system <= 16,
+        "{system} reads of the system while provisioning"
+    );
     assert_eq!(
         state(store.as_ref(), "h0"),
         "provisioned",
@@ -189,9 +214,21 @@ async fn live_iso_lifecycle_on_sushy() {
         v["spec"]["online"] = json!(false);
         v["spec"].as_object_mut().unwrap().remove("image");
     });
+    let mark = sushy::requests_in_log(&s).len();
     e.run_hosts_until_settled(std::slice::from_ref(&key), SETTLE)
         .await
         .unwrap();
+    // The eject reads the slot and reads it back; the power off wait polls
+    // only the system.
+    let (slot, system) = slot_and_system_reads(&s, mark);
+    assert!(
+        slot <= 2,
+        "{slot} reads of the CD slot while deprovisioning"
+    );
+    assert!(
+        system <= 16,
+        "{system} reads of the system while deprovisioning"
+    );
     assert_eq!(state(store.as_ref(), "h0"), "available");
     assert_eq!(raw_power(&s, 0).await, "Off");
     assert_eq!(raw_cd(&s, 0).await["Inserted"], false);

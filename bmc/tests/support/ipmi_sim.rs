@@ -1,18 +1,27 @@
 //! ipmi_sim harness shared by the IPMI client tests, the provisioning engine
 //! tests and the metal3ctl tests: an OpenIPMI `ipmi_sim` in its own temp dir on
 //! a free loopback UDP port (user admin/password), with `ipmitool` as witness.
+//! The simulator is killed on drop or when the test process dies (see
+//! [`peer_process`]).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::ffi::OsStr;
 use std::net::UdpSocket as StdUdp;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use metal3_bmc::address::BmcAddress;
 use metal3_bmc::ipmi::packet;
 use metal3_bmc::{BootDevice, PowerState};
+
+// Harnesses included together each bring their own copy (no shared state).
+#[allow(clippy::duplicate_mod)]
+#[path = "peer_process.rs"]
+pub mod peer_process;
+use peer_process::PeerProcess;
 
 /// ipmi_sim configuration (from the lab examples): LAN channel on 127.0.0.1,
 /// user admin/password with admin privilege; STATE_DIR and the port are filled in.
@@ -36,9 +45,11 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
-/// One ipmi_sim in its own temp dir, killed (by PID) and cleaned up on drop.
+/// One ipmi_sim in its own temp dir, killed with its process group and
+/// cleaned up on drop or when the test process dies.
 pub struct Sim {
-    pub child: Child,
+    /// The simulator under its watchdog.
+    pub process: PeerProcess,
     pub dir: PathBuf,
     pub port: u16,
 }
@@ -78,21 +89,22 @@ impl Sim {
             .arg(&script)
             .status()
             .unwrap();
-        let log = std::fs::File::create(dir.join("sim.log")).unwrap();
-        let child = Command::new("ipmi_sim")
-            .arg("-c")
-            .arg(dir.join("lan.conf"))
-            .arg("-f")
-            .arg(dir.join("bmc.emu"))
-            .arg("-n")
-            .arg("-s")
-            .arg(dir.join("state"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start ipmi_sim");
-        let sim = Sim { child, dir, port };
+        let (lan, emu, state) = (dir.join("lan.conf"), dir.join("bmc.emu"), dir.join("state"));
+        let process = PeerProcess::spawn(
+            Path::new("ipmi_sim"),
+            &[
+                OsStr::new("-c"),
+                lan.as_os_str(),
+                OsStr::new("-f"),
+                emu.as_os_str(),
+                OsStr::new("-n"),
+                OsStr::new("-s"),
+                state.as_os_str(),
+            ],
+            &dir.join("sim.log"),
+            Some(&dir),
+        );
+        let sim = Sim { process, dir, port };
         sim.wait_ready();
         sim
     }
@@ -114,6 +126,11 @@ impl Sim {
         let start = Instant::now();
         let mut buf = [0u8; 512];
         while start.elapsed() < Duration::from_secs(10) {
+            assert!(
+                !self.process.exited(),
+                "ipmi_sim exited before it answered; log: {}",
+                self.log()
+            );
             let _ = s.send(&pkt);
             if s.recv(&mut buf).is_ok() {
                 return;
@@ -197,8 +214,7 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // The watchdog removes the directory once the simulator is gone.
+        self.process.stop();
     }
 }

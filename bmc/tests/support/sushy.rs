@@ -1,13 +1,15 @@
 //! sushy-emulator harness shared by the Redfish integration tests, the
 //! request-count bench and the provisioning engine tests: fake-driver config with three systems, bcrypt
-//! htpasswd, optional TLS with a test CA, fresh state dir, killed on drop.
+//! htpasswd, optional TLS with a test CA, fresh state dir, killed on drop
+//! or when the test process dies (see [`peer_process`]).
 
 // Each including target uses a subset of these helpers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::ffi::OsStr;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,12 @@ use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
 use metal3_bmc::Credentials;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+// Harnesses included together each bring their own copy (no shared state).
+#[allow(clippy::duplicate_mod)]
+#[path = "peer_process.rs"]
+pub mod peer_process;
+use peer_process::PeerProcess;
 
 pub const USER: &str = "admin";
 pub const PASS: &str = "s3cr3t-pw";
@@ -54,9 +62,11 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A running sushy-emulator with its own state dir; killed on drop.
+/// A running sushy-emulator with its own state dir; killed on drop or when
+/// the test process dies.
 pub struct Sushy {
-    child: Child,
+    /// The emulator under its watchdog.
+    pub process: PeerProcess,
     /// Config, state, certificates and the request log.
     pub dir: PathBuf,
     /// Listening port on 127.0.0.1.
@@ -177,16 +187,15 @@ impl Sushy {
             ));
         }
         std::fs::write(dir.join("conf.py"), conf).unwrap();
-        let log = std::fs::File::create(dir.join("sushy.log")).unwrap();
-        let child = Command::new(&bin)
-            .arg("--config")
-            .arg(dir.join("conf.py"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let conf_py = dir.join("conf.py");
+        let process = PeerProcess::spawn(
+            &bin,
+            &[OsStr::new("--config"), conf_py.as_os_str()],
+            &dir.join("sushy.log"),
+            Some(&dir),
+        );
         let s = Sushy {
-            child,
+            process,
             dir,
             port,
             tls,
@@ -246,9 +255,14 @@ impl Sushy {
                 return;
             }
             assert!(
+                !self.process.exited(),
+                "sushy-emulator exited before it was ready; log: {}",
+                self.process.log_tail(40)
+            );
+            assert!(
                 start.elapsed() < Duration::from_secs(60),
                 "sushy-emulator not ready after 60 s; log: {}",
-                std::fs::read_to_string(self.dir.join("sushy.log")).unwrap_or_default()
+                self.process.log_tail(40)
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -261,15 +275,14 @@ impl Sushy {
     /// The emulator's process id (benchmarks read its CPU time).
     #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 }
 
 impl Drop for Sushy {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // The watchdog removes the directory once the emulator is gone.
+        self.process.stop();
     }
 }
 

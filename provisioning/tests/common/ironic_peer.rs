@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -51,52 +51,43 @@ pub fn scratch(tag: &str) -> PathBuf {
     d
 }
 
-/// A peer process run under a tiny shell watchdog: when our end of its stdin
-/// closes (on drop, or when the test binary exits without running drops, as
-/// for statics) the shell kills the peer's whole process group (Ironic forks
-/// a worker) and removes its scratch directory.
+// Harnesses included together each bring their own copy (no shared state).
+#[allow(clippy::duplicate_mod)]
+#[path = "../../../bmc/tests/support/peer_process.rs"]
+pub mod peer_process;
+use peer_process::PeerProcess;
+
+/// A peer process that dies with the test process: on drop, and however the
+/// test binary ends (statics are never dropped; SIGKILL and Ctrl-C run no
+/// drops), its whole process group (Ironic forks a worker) is killed and
+/// its scratch directory removed. See [`peer_process`].
 pub struct Watched {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    log: PathBuf,
+    proc: PeerProcess,
 }
 
 impl Watched {
-    /// Runs `program args…` with output to `<dir>/<name>.log`.
+    /// Runs `program args…` with output to `<dir>/<name>.log`; `dir` is
+    /// removed when the peer is gone.
     pub fn spawn(name: &str, dir: &Path, program: &Path, args: &[&str]) -> Watched {
         let log = dir.join(format!("{name}.log"));
-        let script = r#"prog=$1; log=$2; dir=$3; shift 3
-setsid "$prog" "$@" >"$log" 2>&1 </dev/null &
-p=$!
-read x || true
-kill -TERM -$p 2>/dev/null; sleep 1; kill -KILL -$p 2>/dev/null; wait $p 2>/dev/null
-rm -rf "$dir""#;
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(script)
-            .arg("watchdog")
-            .arg(program)
-            .arg(&log)
-            .arg(dir)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn peer");
-        let stdin = child.stdin.take();
-        Watched { child, stdin, log }
+        Watched {
+            proc: PeerProcess::spawn(program, args, &log, Some(dir)),
+        }
     }
 
     /// Process id of the watchdog shell (the peer runs below it).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.watchdog_pid()
+    }
+
+    /// Process id of the peer itself.
+    pub fn peer_pid(&self) -> u32 {
+        self.proc.pid()
     }
 
     /// The peer's output so far (for failure messages).
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        self.proc.log_tail(40)
     }
 
     /// Waits until `GET path` on the port answers 200, or fails the test.
@@ -106,8 +97,8 @@ rm -rf "$dir""#;
             if http_status(port, path) == Some(200) {
                 return;
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("peer exited ({status}) before ready:\n{}", self.log_tail());
+            if self.proc.exited() {
+                panic!("peer exited before ready:\n{}", self.log_tail());
             }
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -126,8 +117,8 @@ impl Watched {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return;
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("peer exited ({status}) before ready:\n{}", self.log_tail());
+            if self.proc.exited() {
+                panic!("peer exited before ready:\n{}", self.log_tail());
             }
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -238,14 +229,6 @@ impl Pki {
     }
 }
 
-impl Drop for Watched {
-    fn drop(&mut self) {
-        // Closing stdin makes the watchdog kill the peer and clean up.
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
 /// Status of a plain HTTP/1.0 `GET` on loopback, `None` if nothing answers.
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
     let body = http_get(port, path)?;
@@ -312,7 +295,7 @@ tftp_master_path = STATE_DIR/tftpboot/master
 /// A running Ironic standalone.
 pub struct Ironic {
     /// The process (killed on drop or when the test binary exits).
-    _proc: Watched,
+    pub process: Watched,
     /// API port on 127.0.0.1.
     pub port: u16,
     /// Its configuration file (names the process on its command line).
@@ -430,7 +413,7 @@ impl Ironic {
             proc.wait_http_ok(port, "/", Duration::from_secs(120));
         }
         Ironic {
-            _proc: proc,
+            process: proc,
             port,
             conf,
         }
@@ -466,7 +449,7 @@ impl Ironic {
                 procs.push((pid, n(1) as u32, n(11) + n(12) + n(13) + n(14)));
             }
         }
-        let mut tree = vec![self._proc.pid()];
+        let mut tree = vec![self.process.pid()];
         let mut ticks = 0u64;
         while let Some(parent) = tree.pop() {
             for (pid, ppid, t) in &procs {
@@ -482,8 +465,8 @@ impl Ironic {
 
 /// A running sushy-tools emulator with fake (in-memory) systems.
 pub struct Sushy {
-    /// The process, killed on drop.
-    _proc: Watched,
+    /// The process, killed on drop or when the test binary exits.
+    pub process: Watched,
     /// Port on 127.0.0.1.
     pub port: u16,
 }
@@ -514,7 +497,10 @@ impl Sushy {
         let conf_s = conf.display().to_string();
         let mut proc = Watched::spawn("sushy", &dir, &bin, &["--config", &conf_s]);
         proc.wait_http_ok(port, "/redfish/v1/", Duration::from_secs(60));
-        Sushy { _proc: proc, port }
+        Sushy {
+            process: proc,
+            port,
+        }
     }
 
     /// The fake system's `PowerState`, read straight from the emulator.
