@@ -819,7 +819,7 @@ impl Inner {
                 tracing::warn!(host = %key, "cannot delete the events of a removed host: {e}");
             }
             if let Err(e) =
-                crate::owners::collect(self.store.as_ref(), &key.namespace, &[uid.to_string()])
+                crate::owners::collect(self.store.as_ref(), &key.namespace, &key.name, uid)
             {
                 tracing::warn!(host = %key, "cannot delete the objects of a removed host: {e}");
             }
@@ -1270,7 +1270,7 @@ impl Inner {
             // so does what it owns.
             if let Some(uid) = host.metadata.uid.as_deref().filter(|u| !u.is_empty()) {
                 crate::events::delete_host_events(store, &key.namespace, uid)?;
-                crate::owners::collect(store, &key.namespace, &[uid.to_string()])?;
+                crate::owners::collect(store, &key.namespace, &key.name, uid)?;
             }
         }
         Ok(gone)

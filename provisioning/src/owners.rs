@@ -57,31 +57,55 @@ pub fn orphaned(obj: &Value, gone: &dyn Fn(&str) -> bool) -> Orphaned {
     }
 }
 
-/// Collects the dependents of the gone owners `uids` in `namespace`,
-/// and theirs in turn (a FirmwareSchema owned by a deleted
-/// HostFirmwareSettings). Returns the keys deleted.
+/// Collects what the host `name` (instance `uid`) of `namespace` owned,
+/// by the names the engine gives it (its same-named HostFirmwareSettings,
+/// HostFirmwareComponents and HostUpdatePolicy), then the FirmwareSchema
+/// a deleted HostFirmwareSettings names: a few reads per host instead of a
+/// scan of the namespace on every removal. Anything else left owned by the
+/// host is found by [`sweep`]. Returns the keys deleted.
 pub fn collect(
     store: &dyn Store,
     namespace: &str,
-    uids: &[String],
+    name: &str,
+    uid: &str,
 ) -> Result<Vec<ObjectKey>, StoreError> {
-    let mut gone: HashSet<String> = uids.iter().filter(|u| !u.is_empty()).cloned().collect();
     let mut deleted = Vec::new();
-    loop {
-        let found = scan(store, Some(namespace), &|u| gone.contains(u))?;
-        let mut more = Vec::new();
-        for (key, what, uid) in found {
-            if apply(store, &key, what)? {
-                if let Some(u) = uid.filter(|u| !gone.contains(u)) {
-                    more.push(u);
+    if uid.is_empty() {
+        return Ok(deleted);
+    }
+    for kind in [
+        "HostFirmwareSettings",
+        "HostFirmwareComponents",
+        "HostUpdatePolicy",
+    ] {
+        let key = ObjectKey::new(kind, namespace, name);
+        let Some(obj) = get(store, &key)? else {
+            continue;
+        };
+        if !apply(store, &key, orphaned(&obj, &|u| u == uid))? {
+            continue;
+        }
+        deleted.push(key);
+        let own = obj.pointer("/metadata/uid").and_then(Value::as_str);
+        let schema = obj.pointer("/status/schema/name").and_then(Value::as_str);
+        if let (Some(own), Some(schema)) = (own, schema) {
+            let key = ObjectKey::new("FirmwareSchema", namespace, schema);
+            if let Some(s) = get(store, &key)? {
+                if apply(store, &key, orphaned(&s, &|u| u == own))? {
+                    deleted.push(key);
                 }
-                deleted.push(key);
             }
         }
-        if more.is_empty() {
-            return Ok(deleted);
-        }
-        gone.extend(more);
+    }
+    Ok(deleted)
+}
+
+/// The object at `key`, if there is one.
+fn get(store: &dyn Store, key: &ObjectKey) -> Result<Option<Value>, StoreError> {
+    match store.get(key) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -120,11 +144,8 @@ pub fn sweep(store: &dyn Store, namespace: Option<&str>) -> Result<Vec<ObjectKey
             if uid.is_empty() || live.contains(&uid) || dangling.contains(&uid) {
                 continue;
             }
-            let exists = match store.get(&ObjectKey::new(&kind, &ns, &name)) {
-                Ok(o) => o.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid.as_str()),
-                Err(e) if e.is_not_found() => false,
-                Err(e) => return Err(e),
-            };
+            let exists = get(store, &ObjectKey::new(&kind, &ns, &name))?
+                .is_some_and(|o| o.pointer("/metadata/uid").and_then(Value::as_str) == Some(&uid));
             if exists {
                 live.insert(uid);
             } else {
@@ -237,47 +258,61 @@ mod tests {
     #[test]
     fn collect_cascades_and_spares_what_others_own() {
         let store = crate::store::MemoryStore::new();
-        let hfs = add(
-            &store,
-            "HostFirmwareSettings",
-            "h0",
-            &[("BareMetalHost", "h0", "u0")],
-        );
-        let hfs1 = add(
-            &store,
-            "HostFirmwareSettings",
-            "h1",
-            &[("BareMetalHost", "h1", "u1")],
-        );
-        // A schema shared by both hosts' settings, and one only h0's used.
+        let hosts = [("h0", "u0"), ("h1", "u1")];
+        let mut settings = Vec::new();
+        for (h, u) in hosts {
+            let uid = add(
+                &store,
+                "HostFirmwareSettings",
+                h,
+                &[("BareMetalHost", h, u)],
+            );
+            // Both hosts' settings name one schema, as hosts of a model do.
+            crate::store::update_with_retry(
+                &store,
+                &ObjectKey::new("HostFirmwareSettings", "ns", h),
+                Subresource::Status,
+                |o| {
+                    o["status"] = json!({"schema": {"name": "schema-shared", "namespace": "ns"}});
+                    Ok(())
+                },
+            )
+            .unwrap();
+            settings.push(uid);
+        }
         add(
             &store,
             "FirmwareSchema",
             "schema-shared",
             &[
-                ("HostFirmwareSettings", "h0", &hfs),
-                ("HostFirmwareSettings", "h1", &hfs1),
+                ("HostFirmwareSettings", "h0", &settings[0]),
+                ("HostFirmwareSettings", "h1", &settings[1]),
             ],
         );
         add(
             &store,
-            "FirmwareSchema",
-            "schema-h0",
-            &[("HostFirmwareSettings", "h0", &hfs)],
+            "HostFirmwareComponents",
+            "h0",
+            &[("BareMetalHost", "h0", "u0")],
         );
-        // A policy nobody owns (written by a user): never collected.
-        add(&store, "HostUpdatePolicy", "mine", &[]);
+        // A policy of h0's name nobody owns (written by a user): kept.
+        add(&store, "HostUpdatePolicy", "h0", &[]);
 
-        let gone = collect(&store, "ns", &["u0".to_string()]).unwrap();
+        let gone = collect(&store, "ns", "h0", "u0").unwrap();
         assert_eq!(gone.len(), 2, "{gone:?}");
         assert!(!exists(&store, "HostFirmwareSettings", "h0"));
-        assert!(!exists(&store, "FirmwareSchema", "schema-h0"));
-        assert!(exists(&store, "HostFirmwareSettings", "h1"));
-        assert!(exists(&store, "HostUpdatePolicy", "mine"));
+        assert!(!exists(&store, "HostFirmwareComponents", "h0"));
+        assert!(exists(&store, "HostUpdatePolicy", "h0"));
         let shared = store
             .get(&ObjectKey::new("FirmwareSchema", "ns", "schema-shared"))
             .unwrap();
-        assert_eq!(owner_uids(&shared), vec![hfs1]);
+        assert_eq!(owner_uids(&shared), vec![settings[1].clone()]);
+
+        // Another instance's uid owns nothing here.
+        assert!(collect(&store, "ns", "h1", "u-old").unwrap().is_empty());
+        let gone = collect(&store, "ns", "h1", "u1").unwrap();
+        assert_eq!(gone.len(), 2, "{gone:?}");
+        assert!(!exists(&store, "FirmwareSchema", "schema-shared"));
     }
 
     #[test]
