@@ -299,20 +299,6 @@ async fn https_needs_ca_or_insecure() {
     assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
 }
 
-/// The requests the emulator logs from `before` on, once `n` are there
-/// (its log is written asynchronously).
-async fn logged_since(s: &Sushy, before: usize, n: usize) -> Vec<String> {
-    for _ in 0..50 {
-        let all = requests_in_log(s);
-        if all.len() >= before + n {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            return requests_in_log(s).split_off(before);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    requests_in_log(s).split_off(before)
-}
-
 /// Connect, one-time boot, power on: the system read at connect serves the
 /// boot override, the boot read-back serves the power on; a state query
 /// after the reset reads the BMC, and so does every further query (a poll).

@@ -12,7 +12,7 @@ use metal3_bmc::ipmi::IpmiOptions;
 use metal3_bmc::redfish::{RedfishClient, RedfishOptions};
 use metal3_bmc::{
     Bmc, BootDevice, BootMode, BootOverride, ConnectOptions, Credentials, PowerAction,
-    PowerBootControl,
+    PowerBootControl, PowerState,
 };
 
 /// Output formats of the `bmc` commands.
@@ -260,6 +260,23 @@ enum ModeArg {
     Legacy,
 }
 
+impl From<ModeArg> for BootMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Uefi => BootMode::Uefi,
+            ModeArg::Legacy => BootMode::Legacy,
+        }
+    }
+}
+
+/// A power state as text output shows it (its JSON name: `on`, `off`, ...).
+fn power_text(s: PowerState) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{s:?}"))
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum OnOff {
     On,
@@ -466,7 +483,7 @@ async fn power<C: PowerBootControl>(c: &C, cmd: PowerCmd, out: Output) -> CliRes
                 Output::Json | Output::Yaml => {
                     print_data(out, &serde_json::json!({ "powerState": s }))?
                 }
-                Output::Text => println!("{}", serde_json::to_value(s)?.as_str().unwrap_or("?")),
+                Output::Text => println!("{}", power_text(s)),
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -493,7 +510,7 @@ async fn power<C: PowerBootControl>(c: &C, cmd: PowerCmd, out: Output) -> CliRes
         (Output::Json | Output::Yaml, None) => {
             print_data(out, &serde_json::json!({ "accepted": true }))?
         }
-        (Output::Text, Some(s)) => println!("{}", serde_json::to_value(s)?.as_str().unwrap_or("?")),
+        (Output::Text, Some(s)) => println!("{}", power_text(s)),
         (Output::Text, None) => println!("accepted (use --wait to wait for the new state)"),
     }
     Ok(ExitCode::SUCCESS)
@@ -517,10 +534,7 @@ async fn boot<C: PowerBootControl>(
             DeviceArg::UefiHttp => BootDevice::UefiHttp,
         },
         persistent,
-        mode: mode.map(|m| match m {
-            ModeArg::Uefi => BootMode::Uefi,
-            ModeArg::Legacy => BootMode::Legacy,
-        }),
+        mode: mode.map(BootMode::from),
         http_boot_uri: uri,
     };
     c.set_boot(&wanted).await?;
@@ -546,14 +560,10 @@ async fn media(c: &RedfishClient, cmd: MediaCmd, out: Output) -> CliResult {
         MediaCmd::Eject => c.media_eject().await?,
         MediaCmd::Status => c.media_status().await?,
         MediaCmd::Boot { url, mode, wait } => {
-            let mode = mode.map(|m| match m {
-                ModeArg::Uefi => BootMode::Uefi,
-                ModeArg::Legacy => BootMode::Legacy,
-            });
             let done = c
                 .boot_from_media(
                     &url,
-                    mode,
+                    mode.map(BootMode::from),
                     Duration::from_secs(wait),
                     Duration::from_secs(1),
                 )
@@ -564,12 +574,7 @@ async fn media(c: &RedfishClient, cmd: MediaCmd, out: Output) -> CliResult {
                     "{}: {}, booting once from CD, power {}",
                     done.media.slot,
                     done.media.image.as_deref().unwrap_or(&url),
-                    match done.power {
-                        metal3_bmc::PowerState::On => "on",
-                        metal3_bmc::PowerState::Off => "off",
-                        metal3_bmc::PowerState::PoweringOn => "powering on",
-                        metal3_bmc::PowerState::PoweringOff => "powering off",
-                    }
+                    power_text(done.power)
                 ),
             }
             return Ok(ExitCode::SUCCESS);

@@ -73,18 +73,6 @@ fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
-/// The emulator's log from `before` on, once it holds `n` more lines.
-async fn logged_since(s: &Sushy, before: usize, n: usize) -> Vec<String> {
-    for _ in 0..50 {
-        if requests_in_log(s).len() >= before + n {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    requests_in_log(s).split_off(before)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_redfish_verb_through_the_cli() {
     let s = Sushy::start(false).await;

@@ -120,11 +120,6 @@ const EXPAND_2: &str = "$expand=.($levels=2)";
 /// failing it for longer than a backoff, while each retry loads the BMC.
 const PART_RETRIES: u32 = 1;
 
-/// Whether a system read carried no ETag (see `RedfishClient::system_untagged`).
-fn untagged(r: &Reply) -> std::sync::atomic::AtomicBool {
-    r.if_match_tag().is_none().into()
-}
-
 /// The InsertMedia body most BMCs want; [`quirks::retry_insert_media_minimal`]
 /// says when to fall back to the image alone.
 fn insert_payload(image_url: &str) -> Value {
@@ -353,7 +348,7 @@ impl RedfishClient {
             named: named.map(String::into_boxed_str),
             system_path,
             vendor: tokio::sync::OnceCell::new(),
-            system_untagged: untagged(&reply),
+            system_untagged: reply.untagged().into(),
             system: tokio::sync::Mutex::new(LastRead::new(reply, true)),
             cd_slot: tokio::sync::Mutex::new(None),
             bios_settings: tokio::sync::OnceCell::new(),
@@ -506,10 +501,8 @@ impl RedfishClient {
 
     /// Remembers whether the system came with an ETag.
     fn note_tag(&self, r: &Reply) {
-        self.system_untagged.store(
-            r.if_match_tag().is_none(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.system_untagged
+            .store(r.untagged(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The system was written to: its copy is no longer its state.

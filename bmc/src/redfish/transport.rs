@@ -32,6 +32,11 @@ impl Reply {
         }
     }
 
+    /// The resource came with no tag: a PATCH has none to send.
+    pub(crate) fn untagged(&self) -> bool {
+        self.if_match_tag().is_none()
+    }
+
     /// The tag to send in `If-Match`: the `ETag` header, else the body's
     /// `@odata.etag` (some BMCs only give the latter).
     pub(crate) fn if_match_tag(&self) -> Option<String> {

@@ -360,6 +360,19 @@ pub fn requests_in_log(s: &Sushy) -> Vec<String> {
         .collect()
 }
 
+/// The requests the emulator logs from `before` on, once `n` more are
+/// there (its log is written asynchronously; gives up after 5 s).
+pub async fn logged_since(s: &Sushy, before: usize, n: usize) -> Vec<String> {
+    for _ in 0..50 {
+        if requests_in_log(s).len() >= before + n {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    requests_in_log(s).split_off(before)
+}
+
 pub fn creds() -> Credentials {
     Credentials::new(USER, PASS)
 }
